@@ -1,0 +1,23 @@
+"""Data sets and tf.data pipelines for contrastive pre-training."""
+
+from keras_contrastive.data.data_splits import DataSplits, load_data
+from keras_contrastive.data.fashion_mnist import (
+    FASHION_MNIST_CLASS_NAMES,
+    load_fashion_mnist,
+    load_fashion_mnist_subset,
+)
+from keras_contrastive.data.idx import IDXFormatError, read_idx, write_idx
+from keras_contrastive.data.pipeline import images_dataset, pretrain_dataset
+
+__all__ = [
+    "FASHION_MNIST_CLASS_NAMES",
+    "DataSplits",
+    "IDXFormatError",
+    "images_dataset",
+    "load_data",
+    "load_fashion_mnist",
+    "load_fashion_mnist_subset",
+    "pretrain_dataset",
+    "read_idx",
+    "write_idx",
+]

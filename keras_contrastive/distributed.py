@@ -1,0 +1,81 @@
+"""Cross-replica helpers shared by every loss that uses in-batch negatives.
+
+All of the methods contrast a replica's anchors against the *global* batch.
+Under ``tf.distribute`` each replica only sees its shard, so keys are
+gathered across replicas here, in one place, with TensorFlow's
+``ReplicaContext.all_gather`` whose gradient all-reduces the upstream
+gradient and hands each replica the slice of its own inputs (the same
+gradient one device would compute on the global batch).
+"""
+
+import tensorflow as tf
+
+
+def _replica_context():
+    """The active replica context, or None in a cross-replica context."""
+    if tf.distribute.in_cross_replica_context():
+        return None
+    return tf.distribute.get_replica_context()
+
+
+def num_replicas():
+    """Number of replicas training in sync (1 without a strategy)."""
+    ctx = _replica_context()
+    if ctx is None:
+        return tf.distribute.get_strategy().num_replicas_in_sync
+    return ctx.num_replicas_in_sync
+
+
+def replica_id():
+    """This replica's index in its sync group, as an int32 scalar tensor."""
+    ctx = _replica_context()
+    if ctx is None:
+        return tf.constant(0, tf.int32)
+    rid = ctx.replica_id_in_sync_group
+    return tf.cast(rid, tf.int32) if isinstance(rid, tf.Tensor) else tf.constant(rid, tf.int32)
+
+
+def cross_replica_concat(tensor, axis=0):
+    """Concatenates `tensor` from every replica along `axis`, in replica order.
+
+    With one replica (or outside a replica context) the tensor is returned
+    unchanged, so callers need no special case for one device.
+
+    Args:
+        tensor: Tensor. This replica's shard, e.g. `[local_batch, dim]`.
+        axis: int. Axis to concatenate along. Defaults to `0`.
+
+    Returns:
+        The global tensor, e.g. `[num_replicas * local_batch, dim]`;
+        differentiable: gradients flow back to every replica's shard.
+    """
+    ctx = _replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return tensor
+    return ctx.all_gather(tensor, axis=axis)
+
+
+def global_offset(local_size):
+    """Index of this replica's first row in a `cross_replica_concat` result."""
+    return replica_id() * tf.cast(local_size, tf.int32)
+
+
+def cross_replica_sum(tensor):
+    """Sums `tensor` over replicas (identity with one replica)."""
+    ctx = _replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return tensor
+    return ctx.all_reduce(tf.distribute.ReduceOp.SUM, tensor)
+
+
+def scale_loss_for_replicas(loss):
+    """Divides a per-replica loss by the replica count.
+
+    Strategies sum gradients over replicas; dividing each replica's mean loss
+    by the replica count makes the summed gradient the gradient of the mean
+    loss over the global batch.
+    """
+    n = num_replicas()
+    if n == 1:
+        return loss
+    return loss / tf.cast(n, loss.dtype)

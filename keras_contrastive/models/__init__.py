@@ -1,0 +1,20 @@
+"""The methods, and a name -> class registry used by recipes and the CLI.
+
+Adding a method: one file here, one entry in `METHODS`, one recipe, one test
+file (the shared tests in `tests/models/test_registry.py` then cover it)."""
+
+from keras_contrastive.models.contrastive_model import ContrastiveModel
+from keras_contrastive.models.simclr import SimCLR
+
+METHODS = {"simclr": SimCLR}
+
+
+def get_method(name):
+    """The method class registered as `name` (case-insensitive)."""
+    key = str(name).lower()
+    if key not in METHODS:
+        raise ValueError(f"Unknown method {name!r}. Registered methods: {', '.join(sorted(METHODS))}.")
+    return METHODS[key]
+
+
+__all__ = ["ContrastiveModel", "SimCLR", "METHODS", "get_method"]

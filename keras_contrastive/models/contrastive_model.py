@@ -1,0 +1,139 @@
+"""The base class every method subclasses.
+
+It owns what all methods share: the gradient tape, per-replica loss scaling
+(`loss / num_replicas`, since strategies sum gradients), `optimizer.scale_loss`
+for mixed precision, the metric trackers and `metrics`, an optional online
+linear probe, the `after_step` hook (EMA, queue pushes), `test_step`, and
+serialization with nested models stored by `keras.layers.serialize`.
+
+A method implements `compute_contrastive_loss(views, training)` and returns
+`(loss, logs, features)`; it declares its extra metric names in
+`extra_metric_names` and builds its own heads in `__init__`.
+"""
+
+import copy
+
+import keras
+import tensorflow as tf
+from keras import layers, ops
+
+from keras_contrastive.distributed import scale_loss_for_replicas
+
+
+class ContrastiveModel(keras.Model):
+    """Base class for self-supervised methods trained with `model.fit`.
+
+    Training data are dicts `{"views": (view_1, ..., view_k)}`, optionally
+    with `"label"` (used only by the online probe). Calling the model returns
+    the encoder's features, so `predict` gives representations.
+
+    Args:
+        encoder: `keras.Model`. Maps float images in [0, 1] to features
+            `[B, D]`.
+        probe_classes: int or None. If set, a linear classifier is trained on
+            stop-gradient encoder features of the first view whenever labels
+            are present (keras.io `semisupervised_simclr`); it never changes
+            the encoder. Defaults to `None`.
+        **kwargs: `keras.Model` arguments (`name`, `dtype`).
+    """
+
+    extra_metric_names = ()
+
+    def __init__(self, encoder, probe_classes=None, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(encoder, keras.Model):
+            raise ValueError(
+                f"encoder must be a keras.Model mapping images to [batch, features], received {type(encoder).__name__}."
+            )
+        self.encoder = encoder
+        self.probe_classes = probe_classes
+        self.probe = None
+        if probe_classes:
+            self.probe = layers.Dense(probe_classes, name="online_probe")
+            self.probe.build((None, self.feature_dim))
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.method_trackers = {name: keras.metrics.Mean(name=name) for name in self.extra_metric_names}
+        self.probe_loss_tracker = keras.metrics.Mean(name="probe_loss")
+        self.probe_accuracy = keras.metrics.SparseCategoricalAccuracy(name="probe_accuracy")
+        # The encoder is built and subclasses build their heads from its
+        # feature size in __init__, so `fit` needs no symbolic build (which
+        # would call the model on the training dict).
+        self.built = True
+
+    @property
+    def feature_dim(self):
+        shape = self.encoder.output_shape
+        if isinstance(shape, list):
+            shape = shape[0]
+        return shape[-1]
+
+    @property
+    def metrics(self):
+        trackers = [self.loss_tracker, *self.method_trackers.values()]
+        if self.probe is not None:
+            trackers += [self.probe_loss_tracker, self.probe_accuracy]
+        return trackers
+
+    def call(self, inputs, training=False):
+        return self.encoder(inputs, training=training)
+
+    def compute_contrastive_loss(self, views, training=False):
+        """Returns `(loss, logs, features)`: the scalar loss, a dict of extra
+        metric values named in `extra_metric_names`, and the encoder features
+        of the first view (for the online probe)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement compute_contrastive_loss.")
+
+    def after_step(self):
+        """Runs after each optimizer step (EMA target update, queue push)."""
+
+    def _unpack(self, data):
+        if not isinstance(data, dict) or "views" not in data:
+            raise ValueError(
+                f"{type(self).__name__} expects batches shaped like {{'views': (view_1, view_2), 'label': y}}; "
+                "build them with keras_contrastive.data.pretrain_dataset."
+            )
+        return tuple(data["views"]), data.get("label")
+
+    def _forward(self, data, training):
+        views, labels = self._unpack(data)
+        loss, logs, features = self.compute_contrastive_loss(views, training=training)
+        total = loss
+        if self.probe is not None and labels is not None:
+            probe_logits = ops.cast(self.probe(ops.stop_gradient(features)), "float32")
+            probe_loss = ops.mean(ops.sparse_categorical_crossentropy(labels, probe_logits, from_logits=True))
+            total = total + probe_loss
+            self.probe_loss_tracker.update_state(probe_loss)
+            self.probe_accuracy.update_state(labels, probe_logits)
+        return loss, total, logs
+
+    def _record(self, loss, logs):
+        self.loss_tracker.update_state(loss)
+        for name, value in logs.items():
+            self.method_trackers[name].update_state(value)
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            loss, total, logs = self._forward(data, training=True)
+            scaled = self.optimizer.scale_loss(scale_loss_for_replicas(total))
+        variables = self.trainable_variables
+        gradients = tape.gradient(scaled, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        self.after_step()
+        return self._record(loss, logs)
+
+    def test_step(self, data):
+        loss, _, logs = self._forward(data, training=False)
+        return self._record(loss, logs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"encoder": keras.layers.serialize(self.encoder), "probe_classes": self.probe_classes})
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        # deserialize() consumes nested dicts: never touch the caller's config.
+        config = copy.deepcopy(config)
+        config["encoder"] = keras.layers.deserialize(config["encoder"])
+        return cls(**config)

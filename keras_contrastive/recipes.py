@@ -1,0 +1,272 @@
+"""Recipes: YAML files that say everything about a run, validated strictly.
+
+A recipe has the top-level sections `method`, `encoder`, `data`, `augment`,
+`optimizer`, `train`, `evaluate`, `export`. Every key has a known type; an
+unknown key, a wrong type or a missing file is a `RecipeError` that names the
+key and what was expected. The keys of `method` and `encoder` come from the
+signatures of the registered method and backbone, so a new method's
+arguments are recipe keys without touching this file. Any value can be
+overridden as `section.key=value` (the CLI's `--set`), parsed as YAML.
+"""
+
+import copy
+import difflib
+import inspect
+import os
+
+import yaml
+
+from keras_contrastive import backbones, models
+
+
+class RecipeError(ValueError):
+    """A recipe (or a `--set` override) that cannot be used as written."""
+
+
+_ANY = object()
+
+# section -> key -> (expected type(s), default). `None` in a type tuple means
+# the key may be null.
+_SCHEMA = {
+    "data": {
+        "source": ((str,), "fashion_mnist_subset"),
+        "path": ((str, None), None),
+        "image_size": ((list, None), None),
+    },
+    "augment": {
+        "crop_scale": ((list,), [0.08, 1.0]),
+        "crop_ratio": ((list,), [0.75, 1.3333333]),
+        "horizontal_flip": ((bool,), True),
+        "jitter_strength": ((float,), 1.0),
+        "jitter_probability": ((float,), 0.8),
+        "grayscale_probability": ((float,), 0.2),
+        "blur_probability": ((float,), 0.0),
+        "solarize_probability": ((float,), 0.0),
+    },
+    "optimizer": {
+        "name": ((str,), "adamw"),
+        "learning_rate": ((float,), 1e-3),
+        "weight_decay": ((float,), 1e-4),
+        "momentum": ((float,), 0.9),
+        "warmup_epochs": ((float,), 1.0),
+        "schedule": ((str,), "warmup_cosine"),
+        "eta": ((float,), 0.001),
+    },
+    "train": {
+        "epochs": ((int,), 10),
+        "batch_size": ((int,), 256),
+        "seed": ((int,), 0),
+        "steps_per_epoch": ((int, None), None),
+        "online_probe": ((bool,), True),
+    },
+    "evaluate": {
+        "linear_probe": ((bool,), True),
+        "knn": ((bool,), True),
+        "knn_k": ((int,), 200),
+        "knn_temperature": ((float,), 0.1),
+        "baselines": ((bool,), False),
+        "batch_size": ((int,), 512),
+    },
+    "export": {
+        "name": ((str, None), None),
+    },
+}
+_CHOICES = {
+    ("optimizer", "name"): ("adamw", "adam", "sgd", "lars"),
+    ("optimizer", "schedule"): ("warmup_cosine", "constant"),
+}
+SECTIONS = ("method", "encoder", "data", "augment", "optimizer", "train", "evaluate", "export")
+# Constructor arguments that recipes do not set (the encoder is built from
+# the `encoder` section, the probe from the data's classes).
+_NOT_RECIPE_KEYS = {"self", "encoder", "probe_classes", "kwargs", "name", "input_shape", "depth"}
+
+
+def _type_of_default(value):
+    if isinstance(value, bool):
+        return (bool,)
+    if isinstance(value, (int, float)):
+        return (float,) if isinstance(value, float) else (int,)
+    if value is None:
+        return (_ANY,)
+    if isinstance(value, (tuple, list)):
+        return (list,)
+    return (type(value),)
+
+
+def _signature_schema(fn):
+    schema = {}
+    for key, param in inspect.signature(fn).parameters.items():
+        if key in _NOT_RECIPE_KEYS or param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
+            continue
+        default = None if param.default is param.empty else param.default
+        types = _type_of_default(default)
+        if default is None:
+            types = (_ANY, None)
+        schema[key] = (types, list(default) if isinstance(default, tuple) else default)
+    return schema
+
+
+def _schema_for(section, recipe):
+    if section == "method":
+        name = recipe.get("method", {}).get("name", "simclr")
+        try:
+            cls = models.get_method(name)
+        except ValueError as e:
+            raise RecipeError(f"method.name: {e}") from None
+        return {"name": ((str,), "simclr"), **_signature_schema(cls.__init__)}
+    if section == "encoder":
+        name = recipe.get("encoder", {}).get("name", "convnet")
+        try:
+            builder = None if name.startswith("keras.applications.") else backbones._builder(name)
+        except ValueError as e:
+            raise RecipeError(f"encoder.name: {e}") from None
+        schema = {"name": ((str,), "convnet")}
+        if builder is not None:
+            schema.update(_signature_schema(builder))
+        return schema
+    return _SCHEMA[section]
+
+
+def _type_name(types):
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string", list: "a list"}
+    parts = [names.get(t, "null" if t is None else "any value") for t in types]
+    return " or ".join(parts)
+
+
+def _check_type(key, value, types):
+    if _ANY in types:
+        return value
+    if value is None:
+        if None in types:
+            return None
+    elif bool in types and isinstance(value, bool):
+        return value
+    elif int in types and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    elif float in types and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    elif str in types and isinstance(value, str):
+        return value
+    elif list in types and isinstance(value, (list, tuple)):
+        return list(value)
+    raise RecipeError(f"{key}: expected {_type_name(types)}, got {value!r} ({type(value).__name__}).")
+
+
+def _unknown(key, known):
+    hint = difflib.get_close_matches(key.rsplit(".", 1)[-1], known, n=1)
+    suggestion = f" Did you mean '{hint[0]}'?" if hint else ""
+    return RecipeError(f"unknown recipe key '{key}'.{suggestion} Known keys here: {', '.join(sorted(known))}.")
+
+
+def validate(recipe, source="recipe"):
+    """Checks `recipe` (a dict) and returns a complete copy with defaults."""
+    if not isinstance(recipe, dict):
+        raise RecipeError(
+            f"{source}: a recipe is a mapping of sections ({', '.join(SECTIONS)}), got {type(recipe).__name__}."
+        )
+    for section in recipe:
+        if section not in SECTIONS:
+            raise _unknown(str(section), SECTIONS)
+        if not isinstance(recipe[section], (dict, type(None))):
+            raise RecipeError(f"{section}: expected a mapping of keys, got {recipe[section]!r}.")
+    recipe = {k: dict(v or {}) for k, v in recipe.items()}
+    result = {}
+    for section in SECTIONS:
+        schema = _schema_for(section, recipe)
+        given = recipe.get(section, {})
+        out = {}
+        for key, value in given.items():
+            if key not in schema:
+                raise _unknown(f"{section}.{key}", schema)
+            out[key] = _check_type(f"{section}.{key}", value, schema[key][0])
+        for key, (_, default) in schema.items():
+            out.setdefault(key, copy.deepcopy(default))
+        if (section, "name") in _CHOICES or any(s == section for s, _ in _CHOICES):
+            for (s, key), choices in _CHOICES.items():
+                if s == section and out[key] not in choices:
+                    raise RecipeError(f"{section}.{key}: expected one of {', '.join(choices)}, got {out[key]!r}.")
+        result[section] = out
+    _check_values(result)
+    return result
+
+
+def _check_values(recipe):
+    train = recipe["train"]
+    if train["epochs"] < 1:
+        raise RecipeError(f"train.epochs: expected at least 1, got {train['epochs']}.")
+    if train["batch_size"] < 2:
+        raise RecipeError(
+            f"train.batch_size: expected at least 2 (each example needs other examples as negatives), "
+            f"got {train['batch_size']}."
+        )
+    if train["steps_per_epoch"] is not None and train["steps_per_epoch"] < 1:
+        raise RecipeError(f"train.steps_per_epoch: expected at least 1 or null, got {train['steps_per_epoch']}.")
+    for key in ("crop_scale", "crop_ratio"):
+        value = recipe["augment"][key]
+        if len(value) != 2 or not all(isinstance(v, (int, float)) for v in value) or not 0 < value[0] <= value[1]:
+            raise RecipeError(f"augment.{key}: expected [low, high] with 0 < low <= high, got {value!r}.")
+    for key in ("jitter_probability", "grayscale_probability", "blur_probability", "solarize_probability"):
+        if not 0.0 <= recipe["augment"][key] <= 1.0:
+            raise RecipeError(f"augment.{key}: expected a probability in [0, 1], got {recipe['augment'][key]}.")
+    size = recipe["data"]["image_size"]
+    if size is not None and (len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size)):
+        raise RecipeError(f"data.image_size: expected [height, width] of positive integers or null, got {size!r}.")
+    path = recipe["data"]["path"]
+    if path is not None and not os.path.exists(os.path.expanduser(path)):
+        raise RecipeError(f"data.path: {path!r} does not exist. Point it at the data, or set it to null.")
+    for key in ("learning_rate",):
+        if recipe["optimizer"][key] <= 0:
+            raise RecipeError(f"optimizer.{key}: expected a positive number, got {recipe['optimizer'][key]}.")
+
+
+def parse_override(text):
+    """Parses `section.key=value` (value as YAML) into `(section, key, value)`."""
+    if "=" not in text:
+        raise RecipeError(f"--set {text!r}: expected section.key=value, for example train.epochs=2.")
+    dotted, raw = text.split("=", 1)
+    parts = dotted.strip().split(".")
+    if len(parts) != 2 or not all(parts):
+        raise RecipeError(f"--set {text!r}: expected section.key=value with one dot, for example train.epochs=2.")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        raise RecipeError(f"--set {text!r}: the value is not valid YAML ({e}).") from None
+    return parts[0], parts[1], value
+
+
+def apply_overrides(recipe, overrides):
+    """Returns a validated copy of `recipe` with `section.key=value` strings
+    applied; a key that does not exist is an error, never silently added."""
+    recipe = copy.deepcopy(recipe)
+    for text in overrides or ():
+        section, key, value = parse_override(text)
+        if section not in SECTIONS:
+            raise _unknown(section, SECTIONS)
+        schema = _schema_for(section, {**recipe, section: {**recipe.get(section, {}), key: value}})
+        if key not in schema:
+            raise RecipeError(
+                f"--set {text!r}: unknown recipe key '{section}.{key}'. Known keys in '{section}': "
+                f"{', '.join(sorted(schema))}."
+            )
+        recipe.setdefault(section, {})[key] = value
+    return validate(recipe, source="recipe after --set")
+
+
+def load(path, overrides=None):
+    """Reads, validates and completes the recipe at `path`."""
+    if not os.path.isfile(path):
+        raise RecipeError(f"recipe file {path!r} not found. Pass a YAML recipe such as recipes/quickstart.yaml.")
+    with open(path, encoding="utf-8") as f:
+        try:
+            raw = yaml.safe_load(f)
+        except yaml.YAMLError as e:
+            raise RecipeError(f"{path}: not valid YAML ({e}).") from None
+    if raw is None:
+        raise RecipeError(f"{path}: the recipe is empty. Start from recipes/quickstart.yaml.")
+    recipe = validate(raw, source=path)
+    return apply_overrides(recipe, overrides) if overrides else recipe
+
+
+def dump(recipe):
+    """The recipe as YAML text (sections in their canonical order)."""
+    return yaml.safe_dump({s: recipe[s] for s in SECTIONS if s in recipe}, sort_keys=False)

@@ -1,0 +1,136 @@
+"""Shared test helpers, so that a method's test file is a few one-liners.
+
+The idea comes from keras-hub's `TestCase`: every method is checked the same
+way for serialization, a training step, and equality of a 2-replica
+`MirroredStrategy` step with a one-device step on the global batch.
+Multi-replica checks need logical CPU devices, which must be configured
+before TensorFlow initialises: call `configure_logical_cpus(2)` first thing
+(the test suite's `conftest.py` does).
+"""
+
+import functools
+import os
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+def configure_logical_cpus(count=2):
+    """Splits the physical CPU into `count` logical devices (idempotent).
+
+    Returns the number of logical CPUs available afterwards.
+    """
+    cpus = tf.config.list_physical_devices("CPU")
+    try:
+        tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * count)
+    except RuntimeError:
+        pass  # Already initialised: keep what exists.
+    return len(tf.config.list_logical_devices("CPU"))
+
+
+@functools.lru_cache(maxsize=None)
+def two_replica_strategy():
+    """One `MirroredStrategy` over the first two logical CPUs, shared by the
+    whole process: separate strategy objects in one process reuse collective
+    instance keys and their all-gathers abort with mismatched types."""
+    devices = tf.config.list_logical_devices("CPU")
+    if len(devices) < 2:
+        raise RuntimeError("Two logical CPUs are needed: call configure_logical_cpus(2) before TensorFlow starts.")
+    return tf.distribute.MirroredStrategy([d.name for d in devices[:2]])
+
+
+def _dataset(batch):
+    size = len(next(iter(batch["views"])))
+    return tf.data.Dataset.from_tensor_slices(batch).batch(size)
+
+
+def _weights_max_diff(a, b):
+    return max(float(np.max(np.abs(x - y))) if x.size else 0.0 for x, y in zip(a, b))
+
+
+def fit_one_step(build_model, batch, strategy, weights=None, learning_rate=0.01, seed=1):
+    """Builds a model under `strategy`, optionally loads `weights`, runs one
+    `fit` step of SGD on the global `batch` and returns the model."""
+    with strategy.scope():
+        keras.utils.set_random_seed(seed)
+        model = build_model()
+        if weights is not None:
+            model.set_weights(weights)
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate))
+    model.fit(_dataset(batch), epochs=1, verbose=0)
+    return model
+
+
+def run_replica_equivalence_test(build_model, batch, atol=1e-5, learning_rate=0.01, min_update=1e-3):
+    """Checks that one `fit` step under `MirroredStrategy` over two logical CPU
+    devices gives the weights one device gives on the global batch.
+
+    Args:
+        build_model: callable returning a compiled-free method instance (use
+            synchronized BatchNorm or none: per-replica statistics differ by
+            definition).
+        batch: dict `{"views": (...), "label": ...}` of numpy arrays, the
+            global batch (its size must divide by 2).
+        atol: float. Largest allowed weight difference. Defaults to `1e-5`.
+        learning_rate: float. SGD step. Defaults to `0.01`.
+        min_update: float. The step must move some weight by at least this
+            much, so the comparison cannot pass vacuously. Defaults to `1e-3`.
+
+    Returns:
+        `(max_difference, max_update)`.
+    """
+    devices = tf.config.list_logical_devices("CPU")
+    mirrored = two_replica_strategy()
+    with tf.distribute.OneDeviceStrategy(devices[0].name).scope():
+        keras.utils.set_random_seed(1)
+        initial = build_model().get_weights()
+    one = fit_one_step(
+        build_model,
+        batch,
+        tf.distribute.OneDeviceStrategy(devices[0].name),
+        weights=initial,
+        learning_rate=learning_rate,
+    )
+    two = fit_one_step(
+        build_model,
+        batch,
+        mirrored,
+        weights=initial,
+        learning_rate=learning_rate,
+    )
+    difference = _weights_max_diff(one.get_weights(), two.get_weights())
+    update = _weights_max_diff(one.get_weights(), initial)
+    assert update >= min_update, f"the step moved no weight by {min_update} (max {update}): the test would be vacuous"
+    assert difference <= atol, f"2-replica weights differ from 1-device weights by {difference} > {atol}"
+    return difference, update
+
+
+def run_serialization_test(model, images):
+    """`get_config` -> `from_config` -> `get_config` is identical, and a
+    `.keras` save -> load gives identical embeddings on `images`."""
+    config = model.get_config()
+    revived = type(model).from_config(config)
+    assert revived.get_config() == config, "get_config changed after from_config"
+    expected = model.predict(images, verbose=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.keras")
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+    np.testing.assert_array_equal(loaded.predict(images, verbose=0), expected)
+    assert type(loaded) is type(model)
+    return loaded
+
+
+def run_train_step_test(model, batch, optimizer=None):
+    """One `fit` step gives a finite loss, moves the trainable weights, and
+    reports every tracker in `model.metrics` in the history."""
+    model.compile(optimizer=optimizer or keras.optimizers.SGD(0.01))
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    history = model.fit(_dataset(batch), epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"][0]), f"loss is not finite: {history['loss']}"
+    assert set(history) == {m.name for m in model.metrics}, f"history {sorted(history)} != metrics"
+    after = [w.numpy() for w in model.trainable_weights]
+    assert _weights_max_diff(before, after) > 0, "no trainable weight changed"
+    return history

@@ -1,0 +1,303 @@
+"""Training from a recipe: data -> views -> method -> `fit` -> evaluation.
+
+This is what `keras-contrastive train` runs. A run directory holds:
+
+- `recipe.yaml`: the resolved recipe (a resumed run must use the same one);
+- `backup/`: `keras.callbacks.BackupAndRestore` state, written every epoch,
+  from which the same command resumes after an interruption;
+- `logs/`: TensorBoard; `history.csv`: one row per epoch;
+- `progress.json`: epochs done and cumulative training seconds;
+- `model.keras`: the trained method (written atomically);
+- `metrics.json`: `linear_probe_top1`, `knn_top1`, `train_seconds`,
+  `epochs`, ... (written atomically).
+"""
+
+import math
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_contrastive import augment, backbones, data, evaluation, models, recipes
+from keras_contrastive.io_utils import atomic_write_json, atomic_write_text, read_json
+from keras_contrastive.optimizers import LARS, WarmupCosine
+
+STRATEGIES = ("auto", "one-device", "mirrored", "multi-worker")
+
+
+class TrainingError(RuntimeError):
+    """Training stopped for a reason the user must act on."""
+
+
+def resolve_strategy(strategy="auto"):
+    """A `tf.distribute.Strategy` from a name, or the strategy given.
+
+    - `auto`: `MirroredStrategy` over all GPUs when there are several, else
+      the default (one device) strategy.
+    - `one-device`: the default strategy (first GPU if any, else CPU).
+    - `mirrored`: `MirroredStrategy` over all visible GPUs (or the CPU).
+    - `multi-worker`: `MultiWorkerMirroredStrategy`, configured by `TF_CONFIG`.
+    """
+    if isinstance(strategy, tf.distribute.Strategy):
+        return strategy
+    if strategy not in STRATEGIES:
+        raise ValueError(f"Unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}.")
+    if strategy == "multi-worker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError("strategy 'multi-worker' needs TF_CONFIG describing the cluster and this worker's task.")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    if strategy == "mirrored" or (strategy == "auto" and len(gpus) > 1):
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def build_views(recipe, image_shape, seed=None):
+    """The two SimCLR-style view augmentations configured by `augment`."""
+    cfg = recipe["augment"]
+    return [
+        augment.SimCLRAugmentation(
+            image_size=tuple(image_shape[:2]),
+            crop_scale=tuple(cfg["crop_scale"]),
+            crop_ratio=tuple(cfg["crop_ratio"]),
+            horizontal_flip=cfg["horizontal_flip"],
+            jitter_strength=cfg["jitter_strength"],
+            jitter_probability=cfg["jitter_probability"],
+            grayscale_probability=cfg["grayscale_probability"],
+            blur_probability=cfg["blur_probability"],
+            solarize_probability=cfg["solarize_probability"],
+            seed=None if seed is None else seed + 1000 * (i + 1),
+            name=f"view_{i + 1}",
+        )
+        for i in range(2)
+    ]
+
+
+def build_optimizer(recipe, steps_per_epoch):
+    """The optimizer and learning-rate schedule of the recipe."""
+    cfg, epochs = recipe["optimizer"], recipe["train"]["epochs"]
+    total = max(1, epochs * steps_per_epoch)
+    rate = cfg["learning_rate"]
+    if cfg["schedule"] == "warmup_cosine":
+        warmup = min(total, int(round(cfg["warmup_epochs"] * steps_per_epoch)))
+        rate = WarmupCosine(cfg["learning_rate"], total_steps=total, warmup_steps=warmup)
+    name = cfg["name"]
+    if name == "lars":
+        return LARS(rate, momentum=cfg["momentum"], weight_decay=cfg["weight_decay"], eta=cfg["eta"])
+    if name == "sgd":
+        opt = keras.optimizers.SGD(rate, momentum=cfg["momentum"], weight_decay=cfg["weight_decay"] or None)
+    elif name == "adamw":
+        opt = keras.optimizers.AdamW(rate, weight_decay=cfg["weight_decay"])
+    else:
+        opt = keras.optimizers.Adam(rate)
+    if name in ("sgd", "adamw") and cfg["weight_decay"]:
+        # No decay on biases and normalisation parameters (SimCLR appendix B.1).
+        opt.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    return opt
+
+
+def build_model(recipe, image_shape, num_classes=None):
+    """The method of the recipe on its encoder (not compiled)."""
+    enc = dict(recipe["encoder"])
+    name = enc.pop("name")
+    encoder = backbones.build_backbone(name, image_shape, **enc)
+    method = dict(recipe["method"])
+    cls = models.get_method(method.pop("name"))
+    probe = num_classes if recipe["train"]["online_probe"] else None
+    return cls(encoder, probe_classes=probe, **method)
+
+
+def load_splits(recipe):
+    """The `DataSplits` of the recipe's `data` section."""
+    cfg = recipe["data"]
+    kwargs = {}
+    if cfg["path"] is not None:
+        kwargs["path"] = cfg["path"]
+    if cfg["image_size"] is not None and cfg["source"].startswith("folder:"):
+        kwargs["image_size"] = tuple(cfg["image_size"])
+    splits = data.load_data(cfg["source"], **kwargs)
+    if cfg["image_size"] is not None and tuple(splits.x_train.shape[1:3]) != tuple(cfg["image_size"]):
+        size = tuple(cfg["image_size"])
+        resize = lambda x: tf.cast(tf.round(tf.image.resize(x, size)), tf.uint8).numpy()  # noqa: E731
+        splits.x_train, splits.x_test = resize(splits.x_train), resize(splits.x_test)
+    return splits
+
+
+class _Progress(keras.callbacks.Callback):
+    """Cumulative training seconds and finished epochs, kept across resumes,
+    and a clear stop on a non-finite loss."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+        state = read_json(path, {"epochs_done": 0, "train_seconds": 0.0})
+        self.seconds = state["train_seconds"]
+        self.epochs_done = state["epochs_done"]
+        self.failure = None
+        self.step = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_start = time.perf_counter()
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.failure = (
+                f"the loss became {float(loss)} at epoch {self.epoch + 1}, step {batch + 1}. Likely causes: a "
+                "learning rate too high for this batch size (lower optimizer.learning_rate or add warm-up), "
+                "or a temperature too low. The last good epoch is kept in the run's backup/ directory."
+            )
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.failure:
+            return
+        self.seconds += time.perf_counter() - self.epoch_start
+        self.epochs_done = epoch + 1
+        atomic_write_json(self.path, {"epochs_done": self.epochs_done, "train_seconds": self.seconds})
+
+
+def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=()):
+    """Trains the recipe's method into `output_dir` and evaluates it.
+
+    Re-running the same call after an interruption resumes from the last
+    finished epoch.
+
+    Args:
+        recipe: dict. A recipe (validated here).
+        output_dir: str. The run directory.
+        strategy: str or `tf.distribute.Strategy`. See `resolve_strategy`.
+            Defaults to `"auto"`.
+        verbose: `fit` verbosity. Defaults to `"auto"`.
+        callbacks: extra Keras callbacks.
+
+    Returns:
+        The metrics dict also written to `output_dir/metrics.json`.
+    """
+    recipe = recipes.validate(recipe)
+    os.makedirs(output_dir, exist_ok=True)
+    recipe_path = os.path.join(output_dir, "recipe.yaml")
+    text = recipes.dump(recipe)
+    if os.path.exists(recipe_path):
+        with open(recipe_path, encoding="utf-8") as f:
+            if f.read() != text:
+                raise TrainingError(
+                    f"{output_dir} holds a run of a different recipe ({recipe_path}). Resume it with the same "
+                    "recipe and --set values, or train into a new --output directory."
+                )
+    atomic_write_text(recipe_path, text)
+
+    cfg = recipe["train"]
+    keras.utils.set_random_seed(cfg["seed"])
+    splits = load_splits(recipe)
+    strategy = resolve_strategy(strategy)
+    replicas = strategy.num_replicas_in_sync
+    if cfg["batch_size"] % replicas:
+        raise TrainingError(
+            f"train.batch_size={cfg['batch_size']} does not divide by the {replicas} replicas: use a multiple of "
+            f"{replicas} (for example {cfg['batch_size'] - cfg['batch_size'] % replicas or replicas})."
+        )
+    if len(splits.x_train) < cfg["batch_size"]:
+        raise TrainingError(
+            f"train.batch_size={cfg['batch_size']} is larger than the {len(splits.x_train)} training images of "
+            f"{recipe['data']['source']}: lower train.batch_size."
+        )
+    steps = len(splits.x_train) // cfg["batch_size"]
+    if cfg["steps_per_epoch"] is not None:
+        steps = min(steps, cfg["steps_per_epoch"])
+
+    views = build_views(recipe, splits.image_shape, seed=cfg["seed"])
+    dataset = data.pretrain_dataset(
+        splits.x_train,
+        views,
+        cfg["batch_size"],
+        labels=splits.y_train if cfg["online_probe"] else None,
+        shuffle=True,
+        seed=cfg["seed"],
+        repeat=True,
+    )
+    with strategy.scope():
+        model = build_model(recipe, splits.image_shape, splits.num_classes)
+        model.compile(optimizer=build_optimizer(recipe, steps))
+
+    progress = _Progress(os.path.join(output_dir, "progress.json"))
+    history = model.fit(
+        dataset,
+        epochs=cfg["epochs"],
+        steps_per_epoch=steps,
+        verbose=verbose,
+        callbacks=[
+            keras.callbacks.BackupAndRestore(os.path.join(output_dir, "backup"), delete_checkpoint=False),
+            progress,
+            keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"), update_freq="epoch"),
+            keras.callbacks.CSVLogger(os.path.join(output_dir, "history.csv"), append=True),
+            *callbacks,
+        ],
+    )
+    if progress.failure:
+        raise TrainingError(f"Training stopped: {progress.failure}")
+
+    model_path = os.path.join(output_dir, "model.keras")
+    tmp_path = os.path.join(output_dir, f".model-{os.getpid()}.keras")
+    model.save(tmp_path)
+    os.replace(tmp_path, model_path)
+
+    metrics = {
+        "method": recipe["method"]["name"],
+        "data": splits.name,
+        "epochs": progress.epochs_done,
+        "steps_per_epoch": steps,
+        "batch_size": cfg["batch_size"],
+        "train_seconds": round(progress.seconds, 1),
+        "final_loss": float(history.history["loss"][-1]) if history.history.get("loss") else None,
+    }
+    metrics.update(evaluate_run_encoder(model.encoder, splits, recipe))
+    atomic_write_json(os.path.join(output_dir, "metrics.json"), metrics)
+    return metrics
+
+
+def evaluate_run_encoder(encoder, splits, recipe, random_encoder=None):
+    """Linear probe and kNN of `encoder` on `splits`, as the recipe asks."""
+    cfg = recipe["evaluate"]
+    features_train = evaluation.extract_features(encoder, splits.x_train, batch_size=cfg["batch_size"])
+    features_test = evaluation.extract_features(encoder, splits.x_test, batch_size=cfg["batch_size"])
+    out = {}
+    if cfg["linear_probe"]:
+        out["linear_probe_top1"] = float(
+            evaluation.linear_probe(features_train, splits.y_train, features_test, splits.y_test)["top1"]
+        )
+    if cfg["knn"]:
+        out["knn_top1"] = float(
+            evaluation.knn_classify(
+                features_train,
+                splits.y_train,
+                features_test,
+                splits.y_test,
+                k=cfg["knn_k"],
+                temperature=cfg["knn_temperature"],
+                num_classes=splits.num_classes,
+            )["top1"]
+        )
+    if cfg["baselines"]:
+        if random_encoder is None:
+            keras.utils.set_random_seed(recipe["train"]["seed"])
+            random_encoder = build_model(recipe, splits.image_shape).encoder
+        out.update({k: float(v) for k, v in evaluation.baselines(splits, random_encoder=random_encoder).items()})
+    out["feature_dim"] = int(np.prod(encoder.output_shape[1:]))
+    return out
+
+
+def load_run(run_dir):
+    """`(model, recipe)` of a finished run directory."""
+    model_path = os.path.join(run_dir, "model.keras")
+    recipe_path = os.path.join(run_dir, "recipe.yaml")
+    for path in (model_path, recipe_path):
+        if not os.path.exists(path):
+            raise FileNotFoundError(
+                f"{path} not found: {run_dir} is not a finished run. Train it first with "
+                f"`keras-contrastive train RECIPE --output {run_dir}` (it resumes if interrupted)."
+            )
+    return keras.saving.load_model(model_path), recipes.load(recipe_path)

@@ -1,0 +1,40 @@
+"""keras-contrastive: contrastive and self-supervised learning for Keras 3."""
+
+import pathlib
+import re
+
+from setuptools import find_packages, setup
+
+HERE = pathlib.Path(__file__).parent
+VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "keras_contrastive" / "__init__.py").read_text()).group(1)
+
+setup(
+    name="keras-contrastive",
+    version=VERSION,
+    description="Contrastive and self-supervised representation learning for Keras 3 / TensorFlow.",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["keras_contrastive", "keras_contrastive.*"]),
+    package_data={"keras_contrastive": ["data/assets/*"]},
+    include_package_data=True,
+    install_requires=[
+        # keras-hub and tensorflow-serving-api depend on `tensorflow`; pinning
+        # `tensorflow-cpu` instead makes the two overwrite each other.
+        "tensorflow==2.21.*",
+        "keras>=3.15,<4",
+        "keras-cv==0.9.0",
+        "tensorflow-datasets==4.9.*",
+        "importlib_resources",
+        "pyyaml>=6",
+        "numpy",
+        "pillow",
+        "scikit-learn>=1.3",
+    ],
+    extras_require={
+        "text": ["keras-hub==0.32.*", "tensorflow-text==2.21.*"],
+        "dev": ["pytest>=8", "ruff", "hypothesis", "matplotlib"],
+    },
+    entry_points={"console_scripts": ["keras-contrastive=keras_contrastive.cli:main"]},
+)
