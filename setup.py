@@ -24,13 +24,14 @@ setup(
         # `tensorflow-cpu` instead makes the two overwrite each other.
         "tensorflow==2.21.*",
         "keras>=3.15,<4",
+        "tensorboard==2.21.*",  # no longer pulled by tensorflow; the TensorBoard callback needs it
         "keras-cv==0.9.0",
         "tensorflow-datasets==4.9.*",
         "importlib_resources",
         "pyyaml>=6",
         "numpy",
         "pillow",
-        "scikit-learn>=1.3",
+        "scipy",
     ],
     extras_require={
         "text": ["keras-hub==0.32.*", "tensorflow-text==2.21.*"],

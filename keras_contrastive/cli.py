@@ -41,7 +41,9 @@ def _parser():
 
     export = sub.add_parser("export", help="export a run's encoder as a TF Serving SavedModel")
     export.add_argument("--run", required=True, help="a run directory written by `train`")
-    export.add_argument("--to", required=True, help="model directory, e.g. savedmodels/simclr_fashion_mnist")
+    export.add_argument(
+        "--to", help="model directory, e.g. savedmodels/simclr_fashion_mnist (default: savedmodels/<export.name>)"
+    )
     export.add_argument("--version", type=int, help="version number (default: the next free one)")
     return parser
 
@@ -100,14 +102,18 @@ def _evaluate(args):
 def _export(args):
     from keras_contrastive import export, training
 
-    model, _ = training.load_run(args.run)
+    model, recipe = training.load_run(args.run)
+    target = args.to
+    if target is None:
+        name = recipe["export"]["name"] or os.path.basename(os.path.normpath(args.run))
+        target = os.path.join("savedmodels", name)
     assets = {}
     for name in ("recipe.yaml", "metrics.json", "command.txt", "progress.json"):
         path = os.path.join(args.run, name)
         if os.path.exists(path):
             with open(path, encoding="utf-8") as f:
                 assets[name] = f.read()
-    path = export.export_encoder(model.encoder, args.to, version=args.version, assets=assets)
+    path = export.export_encoder(model.encoder, target, version=args.version, assets=assets)
     print(f"exported {args.run} to {path}")
 
 

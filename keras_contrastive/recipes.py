@@ -60,8 +60,6 @@ _SCHEMA = {
         "online_probe": ((bool,), True),
     },
     "evaluate": {
-        "linear_probe": ((bool,), True),
-        "knn": ((bool,), True),
         "knn_k": ((int,), 200),
         "knn_temperature": ((float,), 0.1),
         "baselines": ((bool,), False),

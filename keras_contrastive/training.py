@@ -260,34 +260,17 @@ def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=()):
 
 
 def evaluate_run_encoder(encoder, splits, recipe, random_encoder=None):
-    """Linear probe and kNN of `encoder` on `splits`, as the recipe asks."""
+    """Linear probe and kNN of `encoder` on `splits` (and, if the recipe asks,
+    the raw-pixel and random-init baselines by the same code)."""
     cfg = recipe["evaluate"]
-    features_train = evaluation.extract_features(encoder, splits.x_train, batch_size=cfg["batch_size"])
-    features_test = evaluation.extract_features(encoder, splits.x_test, batch_size=cfg["batch_size"])
-    out = {}
-    if cfg["linear_probe"]:
-        out["linear_probe_top1"] = float(
-            evaluation.linear_probe(features_train, splits.y_train, features_test, splits.y_test)["top1"]
-        )
-    if cfg["knn"]:
-        out["knn_top1"] = float(
-            evaluation.knn_classify(
-                features_train,
-                splits.y_train,
-                features_test,
-                splits.y_test,
-                k=cfg["knn_k"],
-                temperature=cfg["knn_temperature"],
-                num_classes=splits.num_classes,
-            )["top1"]
-        )
+    options = {"batch_size": cfg["batch_size"], "knn_k": cfg["knn_k"], "knn_temperature": cfg["knn_temperature"]}
+    out = evaluation.evaluate_encoder(encoder, splits, **options)
     if cfg["baselines"]:
         if random_encoder is None:
             keras.utils.set_random_seed(recipe["train"]["seed"])
             random_encoder = build_model(recipe, splits.image_shape).encoder
-        out.update({k: float(v) for k, v in evaluation.baselines(splits, random_encoder=random_encoder).items()})
-    out["feature_dim"] = int(np.prod(encoder.output_shape[1:]))
-    return out
+        out.update(evaluation.baselines(splits, random_encoder=random_encoder, **options))
+    return {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in out.items()}
 
 
 def load_run(run_dir):

@@ -61,7 +61,7 @@ def test_set_overrides_apply_and_are_checked():
     base = recipes.load(os.path.join(ROOT, "recipes", "quickstart.yaml"))
     out = recipes.apply_overrides(base, ["train.epochs=2", "augment.crop_scale=[0.5, 1.0]", "method.temperature=0.1"])
     assert out["train"]["epochs"] == 2 and out["augment"]["crop_scale"] == [0.5, 1.0]
-    assert out["method"]["temperature"] == 0.1 and base["train"]["epochs"] == 5
+    assert out["method"]["temperature"] == 0.1 and base["train"]["epochs"] == 10
     with pytest.raises(RecipeError, match="unknown recipe key 'train.epoch'. Known keys in 'train'"):
         recipes.apply_overrides(base, ["train.epoch=2"])
     with pytest.raises(RecipeError, match="expected section.key=value"):

@@ -1,0 +1,17 @@
+"""SavedModel export of encoders for TensorFlow Serving."""
+
+from keras_contrastive.export.export_encoder import (
+    SERVE_IMAGE_BYTES,
+    SERVING_DEFAULT,
+    export_encoder,
+    exported_signatures,
+    load_exported,
+)
+
+__all__ = [
+    "SERVE_IMAGE_BYTES",
+    "SERVING_DEFAULT",
+    "export_encoder",
+    "exported_signatures",
+    "load_exported",
+]

@@ -1,0 +1,58 @@
+import json
+import os
+
+import pytest
+
+from keras_contrastive import recipes, training
+from keras_contrastive.testing import two_replica_strategy
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+QUICKSTART = os.path.join(ROOT, "recipes", "quickstart.yaml")
+FAST = [
+    "train.epochs=2",
+    "train.steps_per_epoch=3",
+    "train.batch_size=64",
+    "evaluate.baselines=false",
+    "encoder.width=8",
+]
+
+
+def test_quickstart_cut_to_a_few_steps_trains_and_beats_chance(tmp_path):
+    recipe = recipes.load(QUICKSTART, FAST)
+    metrics = training.train(recipe, str(tmp_path), verbose=0)
+    assert metrics["epochs"] == 2 and metrics["steps_per_epoch"] == 3
+    # 10 classes: chance is 0.1; even a few steps of SimCLR features are far above it.
+    assert metrics["linear_probe_top1"] > 0.5 and metrics["knn_top1"] > 0.3
+    assert metrics["train_seconds"] > 0
+    on_disk = json.loads((tmp_path / "metrics.json").read_text())
+    assert on_disk == json.loads(json.dumps(metrics))
+    for name in ("model.keras", "recipe.yaml", "history.csv", "progress.json"):
+        assert (tmp_path / name).exists(), name
+    assert (tmp_path / "logs").is_dir() and (tmp_path / "backup").is_dir()
+    assert len((tmp_path / "history.csv").read_text().strip().splitlines()) == 3  # header + 2 epochs
+
+    # Running the same recipe again resumes: no finished epoch is redone.
+    again = training.train(recipe, str(tmp_path), verbose=0)
+    assert again["epochs"] == 2
+    assert len((tmp_path / "history.csv").read_text().strip().splitlines()) == 3
+
+    # Another recipe into the same directory is refused.
+    other = recipes.apply_overrides(recipe, ["train.seed=5"])
+    with pytest.raises(training.TrainingError, match="holds a run of a different recipe"):
+        training.train(other, str(tmp_path), verbose=0)
+
+
+def test_batch_must_divide_by_replicas_and_fit_the_data(tmp_path):
+    recipe = recipes.load(QUICKSTART, FAST + ["train.batch_size=63"])
+    with pytest.raises(training.TrainingError, match="train.batch_size=63 does not divide by the 2 replicas"):
+        training.train(recipe, str(tmp_path / "a"), strategy=two_replica_strategy(), verbose=0)
+    recipe = recipes.load(QUICKSTART, FAST + ["train.batch_size=100000"])
+    with pytest.raises(training.TrainingError, match="larger than the .* training images"):
+        training.train(recipe, str(tmp_path / "b"), verbose=0)
+
+
+def test_unknown_strategy_and_missing_run(tmp_path):
+    with pytest.raises(ValueError, match="Unknown strategy 'tpu'"):
+        training.resolve_strategy("tpu")
+    with pytest.raises(FileNotFoundError, match="is not a finished run"):
+        training.load_run(str(tmp_path))
