@@ -13,10 +13,26 @@ import copy
 import difflib
 import inspect
 import os
+import re
 
 import yaml
 
 from keras_contrastive import backbones, models
+
+
+class _RecipeLoader(yaml.SafeLoader):
+    """YAML 1.1 reads `1e-4` as a string; recipes read it as a number (YAML 1.2)."""
+
+
+_RecipeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _yaml_load(text):
+    return yaml.load(text, Loader=_RecipeLoader)  # noqa: S506 (a SafeLoader subclass)
 
 
 class RecipeError(ValueError):
@@ -226,7 +242,7 @@ def parse_override(text):
     if len(parts) != 2 or not all(parts):
         raise RecipeError(f"--set {text!r}: expected section.key=value with one dot, for example train.epochs=2.")
     try:
-        value = yaml.safe_load(raw)
+        value = _yaml_load(raw)
     except yaml.YAMLError as e:
         raise RecipeError(f"--set {text!r}: the value is not valid YAML ({e}).") from None
     return parts[0], parts[1], value
@@ -256,7 +272,7 @@ def load(path, overrides=None):
         raise RecipeError(f"recipe file {path!r} not found. Pass a YAML recipe such as recipes/quickstart.yaml.")
     with open(path, encoding="utf-8") as f:
         try:
-            raw = yaml.safe_load(f)
+            raw = _yaml_load(f)
         except yaml.YAMLError as e:
             raise RecipeError(f"{path}: not valid YAML ({e}).") from None
     if raw is None:

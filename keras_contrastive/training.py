@@ -160,6 +160,17 @@ class _Progress(keras.callbacks.Callback):
         atomic_write_json(self.path, {"epochs_done": self.epochs_done, "train_seconds": self.seconds})
 
 
+class _FiniteBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` that never overwrites the last good backup with the
+    weights of an epoch whose loss went non-finite."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            return
+        super().on_epoch_end(epoch, logs)
+
+
 def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=()):
     """Trains the recipe's method into `output_dir` and evaluates it.
 
@@ -230,7 +241,7 @@ def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=()):
         steps_per_epoch=steps,
         verbose=verbose,
         callbacks=[
-            keras.callbacks.BackupAndRestore(os.path.join(output_dir, "backup"), delete_checkpoint=False),
+            _FiniteBackupAndRestore(os.path.join(output_dir, "backup"), delete_checkpoint=False),
             progress,
             keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"), update_freq="epoch"),
             keras.callbacks.CSVLogger(os.path.join(output_dir, "history.csv"), append=True),

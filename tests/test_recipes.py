@@ -102,3 +102,11 @@ def test_parser_only_ever_raises_its_own_error(recipe):
         recipes.validate(recipe)
     except RecipeError:
         pass
+
+
+def test_exponent_notation_is_a_number_in_files_and_overrides(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text("optimizer:\n  learning_rate: 1e-4\n  weight_decay: 5E-6\n")
+    recipe = recipes.load(str(path), ["optimizer.momentum=9e-1"])
+    assert recipe["optimizer"]["learning_rate"] == 1e-4 and recipe["optimizer"]["weight_decay"] == 5e-6
+    assert recipe["optimizer"]["momentum"] == 0.9

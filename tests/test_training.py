@@ -56,3 +56,20 @@ def test_unknown_strategy_and_missing_run(tmp_path):
         training.resolve_strategy("tpu")
     with pytest.raises(FileNotFoundError, match="is not a finished run"):
         training.load_run(str(tmp_path))
+
+
+def test_a_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_backup(tmp_path):
+    good = recipes.load(QUICKSTART, FAST + ["train.epochs=1", "optimizer.name=sgd", "optimizer.schedule=constant"])
+    training.train(good, str(tmp_path / "run"), verbose=0)
+    backup = sorted(p.name for p in (tmp_path / "run" / "backup").iterdir())
+    before = {name: (tmp_path / "run" / "backup" / name).read_bytes() for name in backup}
+
+    # Same run directory, resumed for a second epoch with a temperature whose logits overflow.
+    (tmp_path / "run" / "recipe.yaml").unlink()
+    bad = recipes.apply_overrides(good, ["train.epochs=2", "method.temperature=1e-45"])
+    with pytest.raises(
+        training.TrainingError, match=r"the loss became (nan|inf) at epoch 2, step 1\. Likely causes: .*temperature"
+    ):
+        training.train(bad, str(tmp_path / "run"), verbose=0)
+    after = {name: (tmp_path / "run" / "backup" / name).read_bytes() for name in backup}
+    assert after == before, "the backup of the last good epoch was overwritten"
