@@ -20,6 +20,13 @@ from keras import layers, ops
 from keras_contrastive.distributed import scale_loss_for_replicas
 
 
+def _multi_worker(strategy):
+    extended = getattr(strategy, "extended", None)
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and bool(
+        getattr(extended, "_in_multi_worker_mode", lambda: False)()
+    )
+
+
 class ContrastiveModel(keras.Model):
     """Base class for self-supervised methods trained with `model.fit`.
 
@@ -59,6 +66,15 @@ class ContrastiveModel(keras.Model):
         # feature size in __init__, so `fit` needs no symbolic build (which
         # would call the model on the training dict).
         self.built = True
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # The model is built in __init__; only the optimizer needs building,
+        # in the strategy's scope. Keras's own version traces the model on a
+        # batch reduced across replicas, which fails for dict batches under
+        # MultiWorkerMirroredStrategy (and would call the model on the dict).
+        if self.optimizer is not None and not self.optimizer.built:
+            with self.distribute_strategy.scope():
+                self.optimizer.build(self.trainable_variables)
 
     @property
     def feature_dim(self):
@@ -110,7 +126,12 @@ class ContrastiveModel(keras.Model):
         self.loss_tracker.update_state(loss)
         for name, value in logs.items():
             self.method_trackers[name].update_state(value)
-        return {m.name: m.result() for m in self.metrics}
+        results = {m.name: m.result() for m in self.metrics}
+        if _multi_worker(self.distribute_strategy):
+            # Keras reduces multi-worker logs with reduce(MEAN, axis=0), which
+            # rejects scalars: hand it [1]-shaped values, reduced to scalars.
+            results = {name: ops.reshape(value, (1,)) for name, value in results.items()}
+        return results
 
     def train_step(self, data):
         with tf.GradientTape() as tape:

@@ -1,0 +1,94 @@
+"""Two worker processes on 127.0.0.1 under MultiWorkerMirroredStrategy train
+the same SimCLR step as one process on the global batch."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+
+WORKER = r"""
+import os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+import numpy as np, tensorflow as tf, keras
+from keras_contrastive.backbones import ConvNet
+from keras_contrastive.models import SimCLR
+
+out = sys.argv[1]
+strategy = tf.distribute.MultiWorkerMirroredStrategy() if "TF_CONFIG" in os.environ else tf.distribute.get_strategy()
+rng = np.random.default_rng(0)
+batch = {"views": (rng.random((16, 16, 16, 1), dtype=np.float32), rng.random((16, 16, 16, 1), dtype=np.float32))}
+with strategy.scope():
+    keras.utils.set_random_seed(1)
+    model = SimCLR(ConvNet(input_shape=(16, 16, 1), width=4, stages=2, synchronized_bn=True),
+                   projection_dim=8, synchronized_bn=True)
+    model.compile(optimizer=keras.optimizers.SGD(0.01))
+initial = [w.copy() for w in model.get_weights()]
+dataset = tf.data.Dataset.from_tensor_slices(batch).batch(16).repeat()
+options = tf.data.Options()
+options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+dataset = dataset.with_options(options)
+model.fit(dataset, epochs=1, steps_per_epoch=2, verbose=0)
+np.savez(out, *model.get_weights(), initial=np.concatenate([w.ravel() for w in initial]))
+"""
+
+
+def _free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def _weights(path):
+    data = np.load(path)
+    return [data[f"arr_{i}"] for i in range(len(data.files) - 1)], data["initial"]
+
+
+def test_two_worker_processes_equal_one_process(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    single = subprocess.run(
+        [sys.executable, "-c", WORKER, str(tmp_path / "single.npz")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
+    assert single.returncode == 0, single.stderr[-3000:]
+
+    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    procs = []
+    try:
+        for index in range(2):
+            config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", WORKER, str(tmp_path / f"worker{index}.npz")],
+                    env={**env, "TF_CONFIG": json.dumps(config)},
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
+        outputs = [p.communicate(timeout=150) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    for p, (_, err) in zip(procs, outputs):
+        assert p.returncode == 0, err[-3000:]
+
+    reference, initial = _weights(tmp_path / "single.npz")
+    moved = max(float(np.max(np.abs(np.concatenate([w.ravel() for w in reference]) - initial))), 0.0)
+    assert moved > 1e-3, "two steps moved no weight: the comparison would be vacuous"
+    for index in range(2):
+        weights, worker_initial = _weights(tmp_path / f"worker{index}.npz")
+        np.testing.assert_array_equal(worker_initial, initial)
+        difference = max(float(np.max(np.abs(a - b))) for a, b in zip(weights, reference))
+        assert difference <= 1e-5, f"worker {index} differs from one process by {difference}"
