@@ -26,6 +26,7 @@ def _parser():
     train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a key")
     train.add_argument("--output", help="run directory (default: runs/<recipe name>)")
     train.add_argument("--strategy", default="auto", choices=["auto", "one-device", "mirrored", "multi-worker"])
+    train.add_argument("--precision", default="float32", choices=["float32", "mixed_float16", "mixed_bfloat16"])
     train.add_argument("--verbose", default="auto", help="Keras fit verbosity: auto, 0, 1 or 2")
 
     evaluate = sub.add_parser("evaluate", help="evaluate a trained run's encoder")
@@ -54,7 +55,7 @@ def _train(args):
     recipe = recipes.load(args.recipe, overrides=args.set)
     output = args.output or os.path.join("runs", os.path.splitext(os.path.basename(args.recipe))[0])
     verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
-    metrics = training.train(recipe, output, strategy=args.strategy, verbose=verbose)
+    metrics = training.train(recipe, output, strategy=args.strategy, verbose=verbose, precision=args.precision)
     command = "keras-contrastive " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     from keras_contrastive.io_utils import atomic_write_text
 

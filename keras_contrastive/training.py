@@ -171,7 +171,10 @@ class _FiniteBackupAndRestore(keras.callbacks.BackupAndRestore):
         super().on_epoch_end(epoch, logs)
 
 
-def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=()):
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=(), precision="float32"):
     """Trains the recipe's method into `output_dir` and evaluates it.
 
     Re-running the same call after an interruption resumes from the last
@@ -184,6 +187,11 @@ def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=()):
             Defaults to `"auto"`.
         verbose: `fit` verbosity. Defaults to `"auto"`.
         callbacks: extra Keras callbacks.
+        precision: str. Keras dtype policy of the model: `float32`,
+            `mixed_float16` (Keras wraps the optimizer in a loss-scale
+            optimizer; the train step calls `optimizer.scale_loss`) or
+            `mixed_bfloat16`. Logits and losses stay float32. Defaults to
+            `"float32"`.
 
     Returns:
         The metrics dict also written to `output_dir/metrics.json`.
@@ -230,9 +238,16 @@ def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=()):
         seed=cfg["seed"],
         repeat=True,
     )
-    with strategy.scope():
-        model = build_model(recipe, splits.image_shape, splits.num_classes)
-        model.compile(optimizer=build_optimizer(recipe, steps))
+    if precision not in PRECISIONS:
+        raise ValueError(f"Unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}.")
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        with strategy.scope():
+            model = build_model(recipe, splits.image_shape, splits.num_classes)
+            model.compile(optimizer=build_optimizer(recipe, steps))
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
 
     progress = _Progress(os.path.join(output_dir, "progress.json"))
     history = model.fit(

@@ -73,3 +73,16 @@ def test_a_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_backup(tm
         training.train(bad, str(tmp_path / "run"), verbose=0)
     after = {name: (tmp_path / "run" / "backup" / name).read_bytes() for name in backup}
     assert after == before, "the backup of the last good epoch was overwritten"
+
+
+def test_mixed_float16_training_from_a_recipe(tmp_path):
+    import keras
+
+    recipe = recipes.load(QUICKSTART, FAST + ["train.epochs=1"])
+    metrics = training.train(recipe, str(tmp_path), verbose=0, precision="mixed_float16")
+    assert metrics["final_loss"] > 0 and metrics["linear_probe_top1"] > 0.5
+    assert keras.config.dtype_policy().name == "float32", "the global policy must be restored"
+    model, _ = training.load_run(str(tmp_path))
+    assert model.encoder.get_layer("stage1_conv1").compute_dtype == "float16"
+    with pytest.raises(ValueError, match="Unknown precision 'float8'"):
+        training.train(recipe, str(tmp_path / "b"), verbose=0, precision="float8")
