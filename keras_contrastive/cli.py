@@ -55,11 +55,10 @@ def _train(args):
     recipe = recipes.load(args.recipe, overrides=args.set)
     output = args.output or os.path.join("runs", os.path.splitext(os.path.basename(args.recipe))[0])
     verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
-    metrics = training.train(recipe, output, strategy=args.strategy, verbose=verbose, precision=args.precision)
     command = "keras-contrastive " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    from keras_contrastive.io_utils import atomic_write_text
-
-    atomic_write_text(os.path.join(output, "command.txt"), command + "\n")
+    metrics = training.train(
+        recipe, output, strategy=args.strategy, verbose=verbose, precision=args.precision, command=command
+    )
     print(json.dumps(metrics, indent=2, sort_keys=True))
     print(f"run written to {output}")
 

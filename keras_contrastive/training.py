@@ -174,7 +174,18 @@ class _FiniteBackupAndRestore(keras.callbacks.BackupAndRestore):
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
-def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=(), precision="float32"):
+def chief_and_task(strategy):
+    """`(is_chief, task_id)` of this process: the chief is task `chief`, or
+    worker 0 of a cluster without one; single-process runs are the chief."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return True, 0
+    task_type, task_id = resolver.task_type, int(resolver.task_id or 0)
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief), task_id
+
+
+def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=(), precision="float32", command=None):
     """Trains the recipe's method into `output_dir` and evaluates it.
 
     Re-running the same call after an interruption resumes from the last
@@ -192,11 +203,17 @@ def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=(), pre
             optimizer; the train step calls `optimizer.scale_loss`) or
             `mixed_bfloat16`. Logits and losses stay float32. Defaults to
             `"float32"`.
+        command: str or None. The command line, saved as `command.txt`.
 
     Returns:
         The metrics dict also written to `output_dir/metrics.json`.
     """
     recipe = recipes.validate(recipe)
+    strategy = resolve_strategy(strategy)
+    # Only the chief writes the run directory; another worker of a
+    # multi-worker cluster keeps its own backup (to resume) under .worker-N.
+    chief, task_id = chief_and_task(strategy)
+    output_dir = output_dir if chief else os.path.join(output_dir, f".worker-{task_id}")
     os.makedirs(output_dir, exist_ok=True)
     recipe_path = os.path.join(output_dir, "recipe.yaml")
     text = recipes.dump(recipe)
@@ -208,11 +225,12 @@ def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=(), pre
                     "recipe and --set values, or train into a new --output directory."
                 )
     atomic_write_text(recipe_path, text)
+    if command:
+        atomic_write_text(os.path.join(output_dir, "command.txt"), command + "\n")
 
     cfg = recipe["train"]
     keras.utils.set_random_seed(cfg["seed"])
     splits = load_splits(recipe)
-    strategy = resolve_strategy(strategy)
     replicas = strategy.num_replicas_in_sync
     if cfg["batch_size"] % replicas:
         raise TrainingError(
@@ -266,11 +284,6 @@ def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=(), pre
     if progress.failure:
         raise TrainingError(f"Training stopped: {progress.failure}")
 
-    model_path = os.path.join(output_dir, "model.keras")
-    tmp_path = os.path.join(output_dir, f".model-{os.getpid()}.keras")
-    model.save(tmp_path)
-    os.replace(tmp_path, model_path)
-
     metrics = {
         "method": recipe["method"]["name"],
         "data": splits.name,
@@ -280,9 +293,27 @@ def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=(), pre
         "train_seconds": round(progress.seconds, 1),
         "final_loss": float(history.history["loss"][-1]) if history.history.get("loss") else None,
     }
-    metrics.update(evaluate_run_encoder(model.encoder, splits, recipe))
+    if not chief:
+        return metrics  # the chief saves and evaluates; this worker keeps its backup
+
+    model_path = os.path.join(output_dir, "model.keras")
+    tmp_path = os.path.join(output_dir, f".model-{os.getpid()}.keras")
+    model.save(tmp_path)
+    os.replace(tmp_path, model_path)
+
+    metrics.update(evaluate_run_encoder(_local_copy(model.encoder, strategy), splits, recipe))
     atomic_write_json(os.path.join(output_dir, "metrics.json"), metrics)
     return metrics
+
+
+def _local_copy(encoder, strategy):
+    """The encoder for evaluation on this process alone: a distributed
+    model's `predict` would split and gather across workers."""
+    if strategy.num_replicas_in_sync == 1:
+        return encoder
+    copy = keras.models.clone_model(encoder)
+    copy.set_weights(encoder.get_weights())
+    return copy
 
 
 def evaluate_run_encoder(encoder, splits, recipe, random_encoder=None):

@@ -92,3 +92,59 @@ def test_two_worker_processes_equal_one_process(tmp_path):
         np.testing.assert_array_equal(worker_initial, initial)
         difference = max(float(np.max(np.abs(a - b))) for a, b in zip(weights, reference))
         assert difference <= 1e-5, f"worker {index} differs from one process by {difference}"
+
+
+def test_cli_multi_worker_training_only_the_chief_writes_the_run(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    run = tmp_path / "run"
+    args = [
+        "-m",
+        "keras_contrastive.cli",
+        "train",
+        "recipes/quickstart.yaml",
+        "--output",
+        str(run),
+        "--strategy",
+        "multi-worker",
+        "--verbose",
+        "0",
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "train.steps_per_epoch=2",
+        "--set",
+        "train.batch_size=32",
+        "--set",
+        "evaluate.baselines=false",
+        "--set",
+        "encoder.width=8",
+    ]
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    procs = []
+    try:
+        for index in range(2):
+            config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, *args],
+                    cwd=root,
+                    env={**env, "TF_CONFIG": json.dumps(config)},
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
+        outputs = [p.communicate(timeout=240) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    for p, (_, err) in zip(procs, outputs):
+        assert p.returncode == 0, err[-3000:]
+    chief = json.loads((run / "metrics.json").read_text())
+    assert chief["epochs"] == 1 and 0.1 < chief["linear_probe_top1"] <= 1.0
+    assert (run / "model.keras").exists() and (run / "backup").is_dir()
+    other = run / ".worker-1"
+    assert (other / "backup").is_dir() and (other / "progress.json").exists()
