@@ -1,0 +1,58 @@
+"""Checks every registered method gets without a test of its own: a method
+added to `models.METHODS` is covered here (2 replicas == 1 device, a finite
+mixed_float16 loss close to float32, serialization)."""
+
+import inspect
+
+import keras
+import numpy as np
+import pytest
+
+from keras_contrastive import models, recipes, training
+from keras_contrastive.testing import run_replica_equivalence_test, run_serialization_test
+
+
+def _build(name, sync=True):
+    method = {"name": name}
+    if "synchronized_bn" in inspect.signature(models.get_method(name).__init__).parameters:
+        method["synchronized_bn"] = sync
+    recipe = recipes.validate(
+        {
+            "method": method,
+            "encoder": {"name": "convnet", "width": 4, "stages": 2, "synchronized_bn": sync},
+            "train": {"online_probe": False},
+        }
+    )
+    return training.build_model(recipe, (16, 16, 1))
+
+
+def _batch(seed=0):
+    rng = np.random.default_rng(seed)
+    return {"views": tuple(rng.random((8, 16, 16, 1), dtype=np.float32) for _ in range(2))}
+
+
+@pytest.mark.parametrize("name", sorted(models.METHODS))
+def test_every_method_on_two_replicas_equals_one_device(name):
+    difference, update = run_replica_equivalence_test(lambda: _build(name), _batch())
+    assert difference <= 1e-5 < update
+
+
+@pytest.mark.parametrize("name", sorted(models.METHODS))
+def test_every_method_mixed_float16_loss_is_finite_and_close(name):
+    batch = _batch(1)["views"]
+    keras.utils.set_random_seed(2)
+    reference = _build(name, sync=False)
+    loss32 = float(reference.compute_contrastive_loss(batch, training=True)[0])
+    try:
+        keras.config.set_dtype_policy("mixed_float16")
+        mixed = _build(name, sync=False)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    mixed.set_weights(reference.get_weights())
+    loss16 = float(mixed.compute_contrastive_loss(batch, training=True)[0])
+    assert np.isfinite(loss16) and abs(loss16 - loss32) <= 1e-2, (loss16, loss32)
+
+
+@pytest.mark.parametrize("name", sorted(models.METHODS))
+def test_every_method_serializes(name):
+    run_serialization_test(_build(name, sync=False), _batch()["views"][0])
