@@ -94,33 +94,8 @@ def test_two_worker_processes_equal_one_process(tmp_path):
         assert difference <= 1e-5, f"worker {index} differs from one process by {difference}"
 
 
-def test_cli_multi_worker_training_only_the_chief_writes_the_run(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+def _run_cli_workers(args, root, env):
     workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
-    run = tmp_path / "run"
-    args = [
-        "-m",
-        "keras_contrastive.cli",
-        "train",
-        "recipes/quickstart.yaml",
-        "--output",
-        str(run),
-        "--strategy",
-        "multi-worker",
-        "--verbose",
-        "0",
-        "--set",
-        "train.epochs=1",
-        "--set",
-        "train.steps_per_epoch=2",
-        "--set",
-        "train.batch_size=32",
-        "--set",
-        "evaluate.baselines=false",
-        "--set",
-        "encoder.width=8",
-    ]
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     procs = []
     try:
         for index in range(2):
@@ -143,8 +118,45 @@ def test_cli_multi_worker_training_only_the_chief_writes_the_run(tmp_path):
                 p.wait()
     for p, (_, err) in zip(procs, outputs):
         assert p.returncode == 0, err[-3000:]
+
+
+def test_cli_multi_worker_training_only_the_chief_writes_and_every_worker_resumes(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    run = tmp_path / "run"
+    fast = ["train.steps_per_epoch=2", "train.batch_size=32", "evaluate.baselines=false", "encoder.width=8"]
+
+    def args(epochs):
+        sets = [x for item in [f"train.epochs={epochs}", *fast] for x in ("--set", item)]
+        return [
+            "-m",
+            "keras_contrastive.cli",
+            "train",
+            "recipes/quickstart.yaml",
+            "--output",
+            str(run),
+            "--strategy",
+            "multi-worker",
+            "--verbose",
+            "0",
+            *sets,
+        ]
+
+    _run_cli_workers(args(1), root, env)
     chief = json.loads((run / "metrics.json").read_text())
     assert chief["epochs"] == 1 and 0.1 < chief["linear_probe_top1"] <= 1.0
     assert (run / "model.keras").exists() and (run / "backup").is_dir()
     other = run / ".worker-1"
-    assert (other / "backup").is_dir() and (other / "progress.json").exists()
+    assert (other / "backup").is_dir() and not (other / "model.keras").exists()
+    assert json.loads((other / "progress.json").read_text())["epochs_done"] == 1
+
+    # Both workers resume from their own backups: the same run, now 2 epochs,
+    # trains only the second epoch on each worker.
+    for recipe in (run / "recipe.yaml", other / "recipe.yaml"):
+        recipe.unlink()
+    _run_cli_workers(args(2), root, env)
+    assert json.loads((run / "metrics.json").read_text())["epochs"] == 2
+    assert json.loads((other / "progress.json").read_text())["epochs_done"] == 2
+    for history in (run / "history.csv", other / "history.csv"):
+        epochs = [line.split(",")[0] for line in history.read_text().strip().splitlines()[1:]]
+        assert epochs == ["0", "1"], f"{history}: an epoch was redone or lost: {epochs}"
