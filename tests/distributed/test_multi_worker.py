@@ -61,28 +61,7 @@ def test_two_worker_processes_equal_one_process(tmp_path):
     )
     assert single.returncode == 0, single.stderr[-3000:]
 
-    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
-    procs = []
-    try:
-        for index in range(2):
-            config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-c", WORKER, str(tmp_path / f"worker{index}.npz")],
-                    env={**env, "TF_CONFIG": json.dumps(config)},
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                )
-            )
-        outputs = [p.communicate(timeout=150) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    for p, (_, err) in zip(procs, outputs):
-        assert p.returncode == 0, err[-3000:]
+    _run_workers(lambda index: ["-c", WORKER, str(tmp_path / f"worker{index}.npz")], None, env, timeout=150)
 
     reference, initial = _weights(tmp_path / "single.npz")
     moved = max(float(np.max(np.abs(np.concatenate([w.ravel() for w in reference]) - initial))), 0.0)
@@ -94,7 +73,9 @@ def test_two_worker_processes_equal_one_process(tmp_path):
         assert difference <= 1e-5, f"worker {index} differs from one process by {difference}"
 
 
-def _run_cli_workers(args, root, env):
+def _run_workers(argv_for, cwd, env, timeout=240):
+    """Starts 2 worker processes (`python *argv_for(index)`) as a TF_CONFIG
+    cluster on 127.0.0.1, waits for both, and always cleans them up."""
     workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
     procs = []
     try:
@@ -102,15 +83,15 @@ def _run_cli_workers(args, root, env):
             config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
             procs.append(
                 subprocess.Popen(
-                    [sys.executable, *args],
-                    cwd=root,
+                    [sys.executable, *argv_for(index)],
+                    cwd=cwd,
                     env={**env, "TF_CONFIG": json.dumps(config)},
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                     text=True,
                 )
             )
-        outputs = [p.communicate(timeout=240) for p in procs]
+        outputs = [p.communicate(timeout=timeout) for p in procs]
     finally:
         for p in procs:
             if p.poll() is None:
@@ -142,7 +123,7 @@ def test_cli_multi_worker_training_only_the_chief_writes_and_every_worker_resume
             *sets,
         ]
 
-    _run_cli_workers(args(1), root, env)
+    _run_workers(lambda index: args(1), root, env)
     chief = json.loads((run / "metrics.json").read_text())
     assert chief["epochs"] == 1 and 0.1 < chief["linear_probe_top1"] <= 1.0
     assert (run / "model.keras").exists() and (run / "backup").is_dir()
@@ -154,7 +135,7 @@ def test_cli_multi_worker_training_only_the_chief_writes_and_every_worker_resume
     # trains only the second epoch on each worker.
     for recipe in (run / "recipe.yaml", other / "recipe.yaml"):
         recipe.unlink()
-    _run_cli_workers(args(2), root, env)
+    _run_workers(lambda index: args(2), root, env)
     assert json.loads((run / "metrics.json").read_text())["epochs"] == 2
     assert json.loads((other / "progress.json").read_text())["epochs_done"] == 2
     for history in (run / "history.csv", other / "history.csv"):
