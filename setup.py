@@ -34,7 +34,8 @@ setup(
         "scipy",
     ],
     extras_require={
-        "text": ["keras-hub==0.32.*", "tensorflow-text==2.21.*"],
+        # safetensors: keras-hub reads Hugging Face preset folders (all-MiniLM-L6-v2) with it.
+        "text": ["keras-hub==0.32.*", "tensorflow-text==2.21.*", "safetensors"],
         "dev": ["pytest>=8", "ruff", "hypothesis", "matplotlib"],
     },
     entry_points={"console_scripts": ["keras-contrastive=keras_contrastive.cli:main"]},

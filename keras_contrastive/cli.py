@@ -3,6 +3,7 @@
 keras-contrastive train RECIPE [--set section.key=value ...] [--output DIR] [--strategy auto]
 keras-contrastive evaluate linear-probe --run DIR [--data SPEC] [--out FILE]
 keras-contrastive evaluate knn --run DIR [--data SPEC] [--k 200] [--out FILE]
+keras-contrastive evaluate sts --model PATH --sts-dir DIR [--out FILE]
 keras-contrastive export --run DIR --to savedmodels/NAME [--version N]
 """
 
@@ -39,6 +40,16 @@ def _parser():
         if kind == "knn":
             p.add_argument("--k", type=int, default=200)
             p.add_argument("--temperature", type=float, default=0.1)
+    sts = kinds.add_parser("sts", help="STS12-16 and STS-B Spearman x 100 of a sentence encoder")
+    sts.add_argument(
+        "--model",
+        required=True,
+        help="a text run directory, a .keras file, an exported SavedModel, "
+        "a local keras-hub / Hugging Face preset folder, or 'minilm'",
+    )
+    sts.add_argument("--sts-dir", required=True, help="SentEval-layout STS folder, e.g. ../shared/data/sts")
+    sts.add_argument("--pooling", choices=["cls", "mean"], default="mean", help="pooling of a preset (default mean)")
+    sts.add_argument("--out", help="also write the result as JSON to this file")
 
     export = sub.add_parser("export", help="export a run's encoder as a TF Serving SavedModel")
     export.add_argument("--run", required=True, help="a run directory written by `train`")
@@ -67,6 +78,10 @@ def _evaluate(args):
     from keras_contrastive import data, evaluation, training
     from keras_contrastive.io_utils import atomic_write_json
 
+    if args.kind == "sts":
+        from keras_contrastive.evaluation import sts
+
+        return sts.run_sts_command(args.model, args.sts_dir, out=args.out, pooling=args.pooling)
     model, recipe = training.load_run(args.run)
     splits = data.load_data(args.data) if args.data else training.load_splits(recipe)
     encoder = model.encoder
@@ -113,7 +128,12 @@ def _export(args):
         if os.path.exists(path):
             with open(path, encoding="utf-8") as f:
                 assets[name] = f.read()
-    path = export.export_encoder(model.encoder, target, version=args.version, assets=assets)
+    if model.modality == "text":  # raw strings in, tokenized in the graph
+        from keras_contrastive.text import export_text_encoder
+
+        path = export_text_encoder(model, target, version=args.version, assets=assets)
+    else:
+        path = export.export_encoder(model.encoder, target, version=args.version, assets=assets)
     print(f"exported {args.run} to {path}")
 
 

@@ -18,6 +18,7 @@ import re
 import yaml
 
 from keras_contrastive import backbones, models
+from keras_contrastive import text as text_encoders
 
 
 class _RecipeLoader(yaml.SafeLoader):
@@ -56,8 +57,13 @@ _SCHEMA = {
         "jitter_strength": ((float,), 1.0),
         "jitter_probability": ((float,), 0.8),
         "grayscale_probability": ((float,), 0.2),
-        "blur_probability": ((float,), 0.0),
-        "solarize_probability": ((float,), 0.0),
+        # A number, or one per view ([view_1, view_2]): BYOL's asymmetric views.
+        "blur_probability": ((float, list), 0.0),
+        "solarize_probability": ((float, list), 0.0),
+        # Multi-crop (SwAV): small crops after the two views; 0 keeps two views.
+        "small_crops": ((int,), 0),
+        "small_crop_size": ((int, None), None),
+        "small_crop_scale": ((list,), [0.05, 0.14]),
     },
     "optimizer": {
         "name": ((str,), "adamw"),
@@ -130,8 +136,13 @@ def _schema_for(section, recipe):
         return {"name": ((str,), "simclr"), **_signature_schema(cls.__init__)}
     if section == "encoder":
         name = recipe.get("encoder", {}).get("name", "convnet")
+        if not isinstance(name, str):
+            raise RecipeError(f"encoder.name: expected a string such as 'convnet', got {name!r}.")
         try:
-            builder = None if name.startswith("keras.applications.") else backbones._builder(name)
+            if text_encoders.is_text_encoder(name):  # minilm, bert_preset, small_transformer
+                builder = text_encoders.text_encoder_builder(name)
+            else:
+                builder = None if name.startswith("keras.applications.") else backbones._builder(name)
         except ValueError as e:
             raise RecipeError(f"encoder.name: {e}") from None
         schema = {"name": ((str,), "convnet")}
@@ -158,6 +169,8 @@ def _check_type(key, value, types):
     elif int in types and isinstance(value, int) and not isinstance(value, bool):
         return value
     elif float in types and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not -1e308 < value < 1e308:  # also NaN, and integers too large for a float
+            raise RecipeError(f"{key}: expected a finite number, got {value!r}. Write a number such as 0.1.")
         return float(value)
     elif str in types and isinstance(value, str):
         return value
@@ -215,13 +228,27 @@ def _check_values(recipe):
         )
     if train["steps_per_epoch"] is not None and train["steps_per_epoch"] < 1:
         raise RecipeError(f"train.steps_per_epoch: expected at least 1 or null, got {train['steps_per_epoch']}.")
-    for key in ("crop_scale", "crop_ratio"):
+    for key in ("crop_scale", "crop_ratio", "small_crop_scale"):
         value = recipe["augment"][key]
         if len(value) != 2 or not all(isinstance(v, (int, float)) for v in value) or not 0 < value[0] <= value[1]:
             raise RecipeError(f"augment.{key}: expected [low, high] with 0 < low <= high, got {value!r}.")
     for key in ("jitter_probability", "grayscale_probability", "blur_probability", "solarize_probability"):
-        if not 0.0 <= recipe["augment"][key] <= 1.0:
-            raise RecipeError(f"augment.{key}: expected a probability in [0, 1], got {recipe['augment'][key]}.")
+        value = recipe["augment"][key]
+        per_view = value if isinstance(value, list) else [value]
+        if (
+            isinstance(value, list)
+            and (len(value) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
+        ) or not all(0.0 <= v <= 1.0 for v in per_view):
+            raise RecipeError(
+                f"augment.{key}: expected a probability in [0, 1]"
+                f"{' or a list of 2 (one per view)' if key in ('blur_probability', 'solarize_probability') else ''}"
+                f", got {value!r}."
+            )
+    if recipe["augment"]["small_crops"] < 0 or (recipe["augment"]["small_crop_size"] or 1) < 1:
+        raise RecipeError(
+            "augment.small_crops and augment.small_crop_size: expected small_crops >= 0 and a size >= 1 or null, "
+            f"got {recipe['augment']['small_crops']} and {recipe['augment']['small_crop_size']}."
+        )
     size = recipe["data"]["image_size"]
     if size is not None and (len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size)):
         raise RecipeError(f"data.image_size: expected [height, width] of positive integers or null, got {size!r}.")
@@ -258,9 +285,10 @@ def apply_overrides(recipe, overrides):
             raise _unknown(section, SECTIONS)
         schema = _schema_for(section, {**recipe, section: {**recipe.get(section, {}), key: value}})
         if key not in schema:
+            hint = difflib.get_close_matches(key, schema, n=1)
             raise RecipeError(
                 f"--set {text!r}: unknown recipe key '{section}.{key}'. Known keys in '{section}': "
-                f"{', '.join(sorted(schema))}."
+                f"{', '.join(sorted(schema))}.{f' Did you mean {section}.{hint[0]}?' if hint else ''}"
             )
         recipe.setdefault(section, {})[key] = value
     return validate(recipe, source="recipe after --set")
@@ -275,6 +303,10 @@ def load(path, overrides=None):
             raw = _yaml_load(f)
         except yaml.YAMLError as e:
             raise RecipeError(f"{path}: not valid YAML ({e}).") from None
+        except UnicodeDecodeError as e:
+            raise RecipeError(
+                f"{path}: not UTF-8 text (it holds the byte {e.object[e.start]:#04x}). Save the recipe as UTF-8."
+            ) from None
     if raw is None:
         raise RecipeError(f"{path}: the recipe is empty. Start from recipes/quickstart.yaml.")
     recipe = validate(raw, source=path)

@@ -55,9 +55,21 @@ def resolve_strategy(strategy="auto"):
 
 
 def build_views(recipe, image_shape, seed=None):
-    """The two SimCLR-style view augmentations configured by `augment`."""
+    """The two SimCLR-style view augmentations configured by `augment`, then
+    `small_crops` small crops (multi-crop, SwAV)."""
     cfg = recipe["augment"]
-    return [
+
+    def per_view(key, i):
+        value = cfg[key]
+        if not isinstance(value, list):
+            return value
+        if len(value) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            raise recipes.RecipeError(
+                f"augment.{key}: expected a number or a list of 2 numbers (one per view), got {value!r}."
+            )
+        return float(value[i])
+
+    views = [
         augment.SimCLRAugmentation(
             image_size=tuple(image_shape[:2]),
             crop_scale=tuple(cfg["crop_scale"]),
@@ -66,13 +78,31 @@ def build_views(recipe, image_shape, seed=None):
             jitter_strength=cfg["jitter_strength"],
             jitter_probability=cfg["jitter_probability"],
             grayscale_probability=cfg["grayscale_probability"],
-            blur_probability=cfg["blur_probability"],
-            solarize_probability=cfg["solarize_probability"],
+            blur_probability=per_view("blur_probability", i),
+            solarize_probability=per_view("solarize_probability", i),
             seed=None if seed is None else seed + 1000 * (i + 1),
             name=f"view_{i + 1}",
         )
         for i in range(2)
     ]
+    if cfg["small_crops"]:
+        # Small crops share the second view's blur and solarize settings.
+        views += augment.multi_crop_views(
+            tuple(image_shape[:2]),
+            num_large_crops=0,
+            num_small_crops=cfg["small_crops"],
+            small_size=cfg["small_crop_size"],
+            small_scale=tuple(cfg["small_crop_scale"]),
+            seed=None if seed is None else seed + 2000,
+            crop_ratio=tuple(cfg["crop_ratio"]),
+            horizontal_flip=cfg["horizontal_flip"],
+            jitter_strength=cfg["jitter_strength"],
+            jitter_probability=cfg["jitter_probability"],
+            grayscale_probability=cfg["grayscale_probability"],
+            blur_probability=per_view("blur_probability", 1),
+            solarize_probability=per_view("solarize_probability", 1),
+        )
+    return views
 
 
 def build_optimizer(recipe, steps_per_epoch):
@@ -161,14 +191,70 @@ class _Progress(keras.callbacks.Callback):
 
 
 class _FiniteBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """`BackupAndRestore` that never overwrites the last good backup with the
-    weights of an epoch whose loss went non-finite."""
+    """`BackupAndRestore` whose backup is replaced atomically, and never by the
+    weights of an epoch whose loss went non-finite.
+
+    Keras rewrites `latest.weights.h5` in place, then the epoch number: a kill
+    in between leaves a half-written file, or one epoch's weights labelled
+    with another. Here each backup's weights go to a new file (a temporary
+    name, then a rename) and `training_metadata.json`, written atomically
+    last, names that file: writing it is the commit point.
+    """
+
+    def _load_model(self):
+        state = read_json(self._training_metadata_path, {})
+        if state.get("weights"):
+            self._weights_path = os.path.join(self.backup_dir, state["weights"])
+            if not os.path.exists(self._weights_path):
+                raise TrainingError(
+                    f"{self._training_metadata_path} names {state['weights']}, which is missing: the backup is "
+                    f"incomplete. Delete {self.backup_dir} to restart this run from epoch 1."
+                )
+        super()._load_model()
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        name = f"epoch-{self._current_epoch}-batch-{self._last_batch_seen}.weights.h5"
+        tmp = os.path.join(self.backup_dir, f".tmp-{os.getpid()}.weights.h5")
+        try:
+            self.model.save_weights(tmp, overwrite=True)
+            os.replace(tmp, os.path.join(self.backup_dir, name))
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        state = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name}
+        atomic_write_json(self._training_metadata_path, state)
+        self._weights_path = os.path.join(self.backup_dir, name)
+        for other in os.listdir(self.backup_dir):  # older backups, and temporary files of killed runs
+            if other.endswith(".weights.h5") and other != name:
+                os.remove(os.path.join(self.backup_dir, other))
 
     def on_epoch_end(self, epoch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             return
         super().on_epoch_end(epoch, logs)
+
+
+def _trim_logs_to_backup(output_dir, progress):
+    """Cuts `history.csv` and the epoch count back to the epochs the backup
+    holds. Logs are written before the backup at each epoch's end, so an epoch
+    killed before its backup was committed is redone, and logged once."""
+    done = int(read_json(os.path.join(output_dir, "backup", "training_metadata.json"), {"epoch": 0})["epoch"])
+    progress.epochs_done = done
+    path = os.path.join(output_dir, "history.csv")
+    if not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8", newline="") as f:
+        lines = f.read().splitlines(keepends=True)
+    header = [line for line in lines[:1] if line.endswith("\n")]
+    rows = [
+        line
+        for line in lines[1:]
+        if line.endswith("\n") and line.split(",", 1)[0].isdigit() and int(line.split(",", 1)[0]) < done
+    ]
+    if header + rows != lines:
+        atomic_write_text(path, "".join(header + rows))
 
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -209,6 +295,10 @@ def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=(), pre
         The metrics dict also written to `output_dir/metrics.json`.
     """
     recipe = recipes.validate(recipe)
+    if models.get_method(recipe["method"]["name"]).modality == "text":
+        from keras_contrastive import text_training  # sentences, not images: same run layout
+
+        return text_training.train(recipe, output_dir, strategy, verbose, callbacks, precision, command)
     strategy = resolve_strategy(strategy)
     # Only the chief writes the run directory; another worker of a
     # multi-worker cluster keeps its own backup (to resume) under .worker-N.
@@ -217,7 +307,9 @@ def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=(), pre
     os.makedirs(output_dir, exist_ok=True)
     recipe_path = os.path.join(output_dir, "recipe.yaml")
     text = recipes.dump(recipe)
-    if os.path.exists(recipe_path):
+    # A directory that holds no backup has nothing to resume (e.g. a run that
+    # stopped on bad data before its first epoch): its recipe may change.
+    if os.path.exists(recipe_path) and os.path.exists(os.path.join(output_dir, "backup")):
         with open(recipe_path, encoding="utf-8") as f:
             if f.read() != text:
                 raise TrainingError(
@@ -268,16 +360,18 @@ def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=(), pre
         keras.config.set_dtype_policy(previous_policy)
 
     progress = _Progress(os.path.join(output_dir, "progress.json"))
+    _trim_logs_to_backup(output_dir, progress)
     history = model.fit(
         dataset,
         epochs=cfg["epochs"],
         steps_per_epoch=steps,
         verbose=verbose,
         callbacks=[
-            _FiniteBackupAndRestore(os.path.join(output_dir, "backup"), delete_checkpoint=False),
             progress,
             keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"), update_freq="epoch"),
             keras.callbacks.CSVLogger(os.path.join(output_dir, "history.csv"), append=True),
+            # Last: at an epoch's end the logs above are written first, then the backup commits the epoch.
+            _FiniteBackupAndRestore(os.path.join(output_dir, "backup"), delete_checkpoint=False),
             *callbacks,
         ],
     )
@@ -298,8 +392,12 @@ def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=(), pre
 
     model_path = os.path.join(output_dir, "model.keras")
     tmp_path = os.path.join(output_dir, f".model-{os.getpid()}.keras")
-    model.save(tmp_path)
-    os.replace(tmp_path, model_path)
+    try:
+        model.save(tmp_path)
+        os.replace(tmp_path, model_path)
+    finally:
+        if os.path.exists(tmp_path):
+            os.remove(tmp_path)
 
     metrics.update(evaluate_run_encoder(_local_copy(model.encoder, strategy), splits, recipe))
     atomic_write_json(os.path.join(output_dir, "metrics.json"), metrics)

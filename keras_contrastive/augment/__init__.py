@@ -2,6 +2,7 @@
 
 from keras_contrastive.augment.base_augmentation import BaseAugmentation
 from keras_contrastive.augment.compose import Compose
+from keras_contrastive.augment.multicrop import multi_crop_views
 from keras_contrastive.augment.random_color_jitter import RandomColorJitter
 from keras_contrastive.augment.random_gaussian_blur import RandomGaussianBlur
 from keras_contrastive.augment.random_grayscale import RandomGrayscale
@@ -18,4 +19,5 @@ __all__ = [
     "RandomResizedCrop",
     "RandomSolarize",
     "SimCLRAugmentation",
+    "multi_crop_views",
 ]

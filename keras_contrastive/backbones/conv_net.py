@@ -43,6 +43,13 @@ def ConvNet(
             f"ConvNet needs stages, convs_per_stage and width >= 1, received "
             f"stages={stages}, convs_per_stage={convs_per_stage}, width={width}."
         )
+    smallest = 2**stages
+    if any(isinstance(side, int) and side < smallest for side in input_shape[:2]):
+        raise ValueError(
+            f"ConvNet with stages={stages} halves the image {stages} times, so it needs images of at least "
+            f"{smallest}x{smallest}; received input_shape={tuple(input_shape)}. Use fewer encoder.stages, or "
+            "larger images (data.image_size)."
+        )
     inputs = keras.Input(tuple(input_shape), name="images")
     x = inputs
     for stage in range(stages):

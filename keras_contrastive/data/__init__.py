@@ -8,6 +8,13 @@ from keras_contrastive.data.fashion_mnist import (
 )
 from keras_contrastive.data.idx import IDXFormatError, read_idx, write_idx
 from keras_contrastive.data.pipeline import images_dataset, pretrain_dataset
+from keras_contrastive.data.text import (
+    load_sentence_tuples,
+    load_sentences,
+    load_wordnet,
+    load_wordnet_triplets,
+    text_dataset,
+)
 
 __all__ = [
     "FASHION_MNIST_CLASS_NAMES",
@@ -17,7 +24,12 @@ __all__ = [
     "load_data",
     "load_fashion_mnist",
     "load_fashion_mnist_subset",
+    "load_sentence_tuples",
+    "load_sentences",
+    "load_wordnet",
+    "load_wordnet_triplets",
     "pretrain_dataset",
     "read_idx",
+    "text_dataset",
     "write_idx",
 ]

@@ -302,7 +302,10 @@ def _load_npz(path):
         out["x_" + split] = _to_uint8_images(arrays["x_" + split], f"{path}: x_{split}")
         out["y_" + split] = _to_labels(arrays["y_" + split], f"{path}: y_{split}")
     if len(out["y_train"]) == 0 or len(out["y_test"]) == 0:
-        raise ValueError(f"npz file {path!r} has an empty train or test split.")
+        raise ValueError(
+            f"npz file {path!r} has an empty train or test split ({len(out['y_train'])} train, "
+            f"{len(out['y_test'])} test images). Save at least one image in each of x_train and x_test."
+        )
     num_classes = int(max(out["y_train"].max(), out["y_test"].max())) + 1
     name = os.path.splitext(os.path.basename(path))[0]
     return DataSplits(num_classes=num_classes, name=name, **out)
@@ -361,7 +364,7 @@ def _read_images(paths, image_size):
             (s1, p1), (s2, p2) = list(sizes.items())[:2]
             raise ValueError(
                 f"Images differ in size: {p1!r} is {s1[1]}x{s1[0]} (WxH) but {p2!r} is "
-                f"{s2[1]}x{s2[0]}. Pass image_size=(H, W) to resize them all."
+                f"{s2[1]}x{s2[0]}. Pass image_size=(H, W) (data.image_size in a recipe) to resize them all."
             )
         modes.add(array.ndim)
         images.append(array)

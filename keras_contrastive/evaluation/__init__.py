@@ -11,15 +11,18 @@ from keras_contrastive.evaluation.extract_features import (
 )
 from keras_contrastive.evaluation.knn_classify import knn_classify, l2_normalize
 from keras_contrastive.evaluation.linear_probe import linear_probe, standardize
+from keras_contrastive.evaluation.sts import evaluate_sts, load_sts
 
 __all__ = [
     "baselines",
     "evaluate_encoder",
     "evaluate_features",
+    "evaluate_sts",
     "extract_features",
     "images_to_float",
     "knn_classify",
     "l2_normalize",
     "linear_probe",
+    "load_sts",
     "standardize",
 ]

@@ -3,6 +3,7 @@
 from keras_contrastive.export.export_encoder import (
     SERVE_IMAGE_BYTES,
     SERVING_DEFAULT,
+    embed_images,
     export_encoder,
     exported_signatures,
     load_exported,
@@ -11,6 +12,7 @@ from keras_contrastive.export.export_encoder import (
 __all__ = [
     "SERVE_IMAGE_BYTES",
     "SERVING_DEFAULT",
+    "embed_images",
     "export_encoder",
     "exported_signatures",
     "load_exported",

@@ -45,8 +45,9 @@ def _check_finite_weights(encoder):
             name = getattr(variable, "path", None) or variable.name
             raise ValueError(
                 f"Refusing to export: variable '{name}' contains NaN or "
-                "infinite values (training diverged). Resume from the last "
-                "good checkpoint and export that."
+                "infinite values (training diverged). Train again with a lower "
+                "optimizer.learning_rate (or a longer warm-up) into a new "
+                "--output directory; the run's backup/ holds its last good checkpoint."
             )
 
 
@@ -100,7 +101,15 @@ def _build_archive(encoder, image_shape):
         return tf.ensure_shape(image, image_shape)
 
     def serving_default(images):
-        return embed(images)
+        # uint8 pixels sent as numbers are cast to float32 silently by the
+        # signature: catch them here rather than serve wrong embeddings.
+        pixels = "images must be float32 pixels in [0, 1]: divide uint8 pixels by 255 before sending them"
+        checks = [
+            tf.debugging.assert_less_equal(images, 1.0, message=pixels),
+            tf.debugging.assert_greater_equal(images, 0.0, message=pixels),
+        ]
+        with tf.control_dependencies(checks):
+            return embed(tf.identity(images))
 
     def serve_image_bytes(image_bytes):
         images = tf.map_fn(
@@ -227,6 +236,42 @@ def export_encoder(encoder, base_dir, *, version=None, image_shape=None, assets=
 def load_exported(path):
     """Load an exported SavedModel (`tf.saved_model.load`)."""
     return tf.saved_model.load(os.fspath(path))
+
+
+def embed_images(path_or_loaded, images):
+    """Embeddings of `images` from an export's `serving_default` signature,
+    after checking them against it (a clear error instead of TensorFlow's).
+
+    Args:
+        path_or_loaded: str or loaded SavedModel. A version directory written
+            by `export_encoder`, or the result of `load_exported`.
+        images: array `[batch, H, W, C]` of float pixels in `[0, 1]`.
+
+    Returns:
+        A float32 numpy array `[batch, D]`.
+    """
+    if isinstance(path_or_loaded, (str, os.PathLike)):
+        path_or_loaded = load_exported(path_or_loaded)
+    signature = path_or_loaded.signatures[SERVING_DEFAULT]
+    expected = tuple(signature.structured_input_signature[1]["images"].shape[1:])
+    wanted = f"float32 [batch, {', '.join(map(str, expected))}] in [0, 1]"
+    images = np.asarray(images)
+    if images.dtype.kind in "iub":
+        raise ValueError(
+            f"The SavedModel takes {wanted}; received {images.dtype} pixels. Pass images.astype('float32') / 255."
+        )
+    if images.dtype.kind != "f":
+        raise ValueError(f"The SavedModel takes {wanted}; received dtype {images.dtype}. Convert them to float32.")
+    if images.shape == expected:
+        raise ValueError(
+            f"The SavedModel takes {wanted}; received one image {images.shape}. Add a batch axis: images[None]."
+        )
+    if images.ndim != 4 or images.shape[1:] != expected:
+        raise ValueError(
+            f"The SavedModel takes {wanted}; received shape {images.shape}. Resize the images to "
+            f"{expected[0]}x{expected[1]} with {expected[2]} channel(s), as in training."
+        )
+    return signature(images=tf.constant(images, tf.float32))["embedding"].numpy()
 
 
 def exported_signatures(path_or_loaded):

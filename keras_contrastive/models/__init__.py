@@ -3,10 +3,15 @@
 Adding a method: one file here, one entry in `METHODS`, one recipe, one test
 file (the shared tests in `tests/models/test_registry.py` then cover it)."""
 
+from keras_contrastive.models.byol import BYOL
 from keras_contrastive.models.contrastive_model import ContrastiveModel
+from keras_contrastive.models.moco import MoCo
+from keras_contrastive.models.momentum_model import MomentumContrastiveModel
 from keras_contrastive.models.simclr import SimCLR
+from keras_contrastive.models.simcse import SimCSE
+from keras_contrastive.models.swav import SwAV
 
-METHODS = {"simclr": SimCLR}
+METHODS = {"simclr": SimCLR, "moco": MoCo, "byol": BYOL, "simcse": SimCSE, "swav": SwAV}
 
 
 def get_method(name):
@@ -17,4 +22,14 @@ def get_method(name):
     return METHODS[key]
 
 
-__all__ = ["ContrastiveModel", "SimCLR", "METHODS", "get_method"]
+__all__ = [
+    "BYOL",
+    "ContrastiveModel",
+    "MoCo",
+    "MomentumContrastiveModel",
+    "SimCLR",
+    "SimCSE",
+    "SwAV",
+    "METHODS",
+    "get_method",
+]

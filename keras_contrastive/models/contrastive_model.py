@@ -45,6 +45,8 @@ class ContrastiveModel(keras.Model):
     """
 
     extra_metric_names = ()
+    # What the encoder reads: "image" or "text" (recipes, training and export dispatch on it).
+    modality = "image"
 
     def __init__(self, encoder, probe_classes=None, **kwargs):
         super().__init__(**kwargs)
@@ -96,11 +98,16 @@ class ContrastiveModel(keras.Model):
     def compute_contrastive_loss(self, views, training=False):
         """Returns `(loss, logs, features)`: the scalar loss, a dict of extra
         metric values named in `extra_metric_names`, and the encoder features
-        of the first view (for the online probe)."""
+        of the first view (for the online probe). A method may return a
+        fourth element, handed to `after_step(state)` after the optimizer
+        step (MoCo's keys to enqueue): under `MirroredStrategy` replicas are
+        traced in parallel threads, so per-step tensors must not be kept on
+        `self`."""
         raise NotImplementedError(f"{type(self).__name__} must implement compute_contrastive_loss.")
 
-    def after_step(self):
-        """Runs after each optimizer step (EMA target update, queue push)."""
+    def after_step(self, state=None):
+        """Runs after each optimizer step (EMA target update, queue push).
+        `state` is the optional fourth output of `compute_contrastive_loss`."""
 
     def _unpack(self, data):
         if not isinstance(data, dict) or "views" not in data:
@@ -112,7 +119,7 @@ class ContrastiveModel(keras.Model):
 
     def _forward(self, data, training):
         views, labels = self._unpack(data)
-        loss, logs, features = self.compute_contrastive_loss(views, training=training)
+        loss, logs, features, *state = self.compute_contrastive_loss(views, training=training)
         total = loss
         if self.probe is not None and labels is not None:
             probe_logits = ops.cast(self.probe(ops.stop_gradient(features)), "float32")
@@ -120,7 +127,7 @@ class ContrastiveModel(keras.Model):
             total = total + probe_loss
             self.probe_loss_tracker.update_state(probe_loss)
             self.probe_accuracy.update_state(labels, probe_logits)
-        return loss, total, logs
+        return loss, total, logs, (state[0] if state else None)
 
     def _record(self, loss, logs):
         self.loss_tracker.update_state(loss)
@@ -135,16 +142,19 @@ class ContrastiveModel(keras.Model):
 
     def train_step(self, data):
         with tf.GradientTape() as tape:
-            loss, total, logs = self._forward(data, training=True)
+            loss, total, logs, state = self._forward(data, training=True)
             scaled = self.optimizer.scale_loss(scale_loss_for_replicas(total))
         variables = self.trainable_variables
         gradients = tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(zip(gradients, variables))
-        self.after_step()
+        if state is None:
+            self.after_step()
+        else:
+            self.after_step(state)
         return self._record(loss, logs)
 
     def test_step(self, data):
-        loss, _, logs = self._forward(data, training=False)
+        loss, _, logs, _ = self._forward(data, training=False)
         return self._record(loss, logs)
 
     def get_config(self):

@@ -11,11 +11,20 @@ import pytest
 from keras_contrastive import models, recipes, training
 from keras_contrastive.testing import run_replica_equivalence_test, run_serialization_test
 
+# Built on a convnet image encoder; text methods test themselves (tests/models/test_simcse.py).
+IMAGE_METHODS = sorted(name for name, cls in models.METHODS.items() if cls.modality == "image")
+
 
 def _build(name, sync=True):
     method = {"name": name}
-    if "synchronized_bn" in inspect.signature(models.get_method(name).__init__).parameters:
+    parameters = inspect.signature(models.get_method(name).__init__).parameters
+    if "synchronized_bn" in parameters:
         method["synchronized_bn"] = sync
+    # Small heads: a 4096-wide BatchNorm layer over 16 examples has near-zero
+    # variances whose float32 round-off alone exceeds the 1e-5 tolerance.
+    for key in ("projection_hidden_dim", "prediction_hidden_dim"):
+        if key in parameters:
+            method[key] = 64
     recipe = recipes.validate(
         {
             "method": method,
@@ -31,13 +40,13 @@ def _batch(seed=0):
     return {"views": tuple(rng.random((8, 16, 16, 1), dtype=np.float32) for _ in range(2))}
 
 
-@pytest.mark.parametrize("name", sorted(models.METHODS))
+@pytest.mark.parametrize("name", IMAGE_METHODS)
 def test_every_method_on_two_replicas_equals_one_device(name):
     difference, update = run_replica_equivalence_test(lambda: _build(name), _batch())
     assert difference <= 1e-5 < update
 
 
-@pytest.mark.parametrize("name", sorted(models.METHODS))
+@pytest.mark.parametrize("name", IMAGE_METHODS)
 def test_every_method_mixed_float16_loss_is_finite_and_close(name):
     batch = _batch(1)["views"]
     keras.utils.set_random_seed(2)
@@ -53,6 +62,6 @@ def test_every_method_mixed_float16_loss_is_finite_and_close(name):
     assert np.isfinite(loss16) and abs(loss16 - loss32) <= 1e-2, (loss16, loss32)
 
 
-@pytest.mark.parametrize("name", sorted(models.METHODS))
+@pytest.mark.parametrize("name", IMAGE_METHODS)
 def test_every_method_serializes(name):
     run_serialization_test(_build(name, sync=False), _batch()["views"][0])

@@ -73,7 +73,7 @@ def test_bad_arguments_name_the_problem():
         SimCLR(lambda x: x)
     with pytest.raises(ValueError, match="exactly 2 views"):
         _model().compute_contrastive_loss(_batch()["views"] * 2)
-    with pytest.raises(ValueError, match="Registered methods: simclr"):
+    with pytest.raises(ValueError, match=r"Registered methods: .*simclr"):
         get_method("simclr_v9")
     with pytest.raises(ValueError, match="pretrain_dataset"):
         _model()._unpack((np.zeros((2, 16, 16, 1)),))

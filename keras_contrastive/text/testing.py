@@ -1,0 +1,49 @@
+"""Tiny text encoders and sentences for fast tests of text methods (a method's test file stays short)."""
+
+import keras
+
+TINY_VOCABULARY = [
+    "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ",", "a", "the", "cat", "dog", "sat", "on", "mat", "ran",
+    "in", "park", "bird", "sings", "tree", "is", "red", "blue", "big", "small", "##s", "car", "fast",
+]  # fmt: skip
+TINY_SENTENCES = [
+    "the cat sat on the mat .",
+    "a dog ran in the park .",
+    "the bird sings in a tree .",
+    "a red car is fast .",
+    "the big dog sat .",
+    "a small cat ran .",
+    "the blue bird .",
+    "cats and dogs",
+    "a tree is big , the mat is red .",
+    "the car ran on the mat .",
+    "birds sing",
+    "a fast blue car",
+]
+
+
+def tiny_text_encoder(dropout=0.0, sequence_length=12, hidden_dim=8, seed=0):
+    """A 1-layer, 8-wide `TextEncoder` on `TINY_VOCABULARY` (a few thousand parameters)."""
+    from keras_contrastive.text import build_text_encoder
+
+    keras.utils.set_random_seed(seed)
+    return build_text_encoder(
+        "small_transformer",
+        vocabulary=TINY_VOCABULARY,
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=hidden_dim,
+        intermediate_dim=16,
+        dropout=dropout,
+        sequence_length=sequence_length,
+    )
+
+
+def tiny_simcse(dropout=0.0, seed=0, **kwargs):
+    """`models.SimCSE` on `tiny_text_encoder` (`kwargs` go to SimCSE; mean pooling unless given: the
+    `[CLS]` output of a 1-layer random encoder barely differs between sentences)."""
+    from keras_contrastive.models import SimCSE
+
+    kwargs.setdefault("pooling", "mean")
+
+    return SimCSE(tiny_text_encoder(dropout=dropout, seed=seed), **kwargs)

@@ -1,0 +1,88 @@
+"""STS evaluation: hand-computed Spearman on tiny files, blank gold lines skipped, CLI output."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from keras_contrastive import cli
+from keras_contrastive.evaluation import sts
+
+# Sentence -> 2-d vector; cosine with "base" (1, 0) is the first coordinate.
+VECTORS = {
+    "base": (1.0, 0.0),
+    "s90": (0.9, np.sqrt(1 - 0.81)),
+    "s10": (0.1, np.sqrt(1 - 0.01)),
+    "s50": (0.5, np.sqrt(1 - 0.25)),
+    "s30": (0.3, np.sqrt(1 - 0.09)),
+    "noise": (-1.0, 0.0),
+}
+
+
+def _embed(sentences):
+    return np.asarray([VECTORS[s] for s in sentences])
+
+
+def _write_year(root, year, subsets):
+    folder = root / f"{year}-en-test"
+    folder.mkdir(parents=True)
+    for name, rows in subsets.items():
+        (folder / f"STS.input.{name}.txt").write_text("".join(f"{a}\t{b}\n" for a, b, _ in rows), encoding="utf-8")
+        (folder / f"STS.gs.{name}.txt").write_text("".join(f"{g}\n" for _, _, g in rows), encoding="utf-8")
+
+
+def _write_sts_dir(root):
+    # cosines 0.9, 0.1, 0.5, 0.3 vs gold 5, 1, 3, 4: ranks (4,1,3,2) vs (4,1,2,3), sum d^2 = 2,
+    # Spearman = 1 - 6 * 2 / (4 * 15) = 0.8. The blank-gold pair would break the ranks if scored.
+    rows = [("base", "s90", "5"), ("base", "noise", ""), ("base", "s10", "1"), ("base", "s50", "3")]
+    for year in sts.STS_YEARS:
+        _write_year(root, year, {"a": rows, "b": [("s30", "base", "4.0")]})
+    (root / "STSBenchmark").mkdir()
+    lines = [("5.0", "s90"), ("1.0", "s10"), ("3.0", "s50"), ("4.0", "s30")]
+    text = "".join(f"main-captions\tMSRvid\t2012test\t{i:04d}\t{g}\tbase\t{s}\n" for i, (g, s) in enumerate(lines))
+    (root / "STSBenchmark" / "sts-test.csv").write_text(text, encoding="utf-8")
+
+
+def test_hand_computed_spearman_and_blank_gold_lines_skipped(tmp_path):
+    _write_sts_dir(tmp_path)
+    first, second, gold = sts.load_sts_task(str(tmp_path / "STS12-en-test"))
+    assert first == ["base", "base", "base", "s30"] and second == ["s90", "s10", "s50", "base"]
+    np.testing.assert_array_equal(gold, [5, 1, 3, 4])
+    results = sts.evaluate_sts(_embed, str(tmp_path))
+    assert set(results) == {"STS12", "STS13", "STS14", "STS15", "STS16", "STSB", "avg"}
+    for value in results.values():
+        assert value == pytest.approx(80.0)
+
+
+def test_spearman_averages_tied_ranks():
+    # x ranks (1, 2.5, 2.5, 4), y ranks (1, 2, 3, 4): Pearson of the ranks.
+    x_ranks, y_ranks = np.array([1, 2.5, 2.5, 4]), np.array([1, 2, 3, 4])
+    expected = np.corrcoef(x_ranks, y_ranks)[0, 1]
+    assert sts.spearman([0.1, 0.5, 0.5, 0.9], [1, 2, 3, 4]) == pytest.approx(expected)
+
+
+def test_missing_directory_and_table_marks_sick_r_unavailable(tmp_path):
+    with pytest.raises(FileNotFoundError, match="--sts-dir"):
+        sts.load_sts(str(tmp_path / "nowhere"))
+    table = sts.format_sts_table({"STS12": 70.0, "STSB": 80.0, "avg": 75.0})
+    assert "| SICK-R | n/a: not available offline" in table and table.splitlines()[-1] == "| avg | 75.00 |"
+
+
+def test_cli_evaluate_sts_writes_the_dict(tmp_path, capsys):
+    from keras_contrastive.text.testing import tiny_simcse
+
+    _write_sts_dir(tmp_path / "sts")
+    model = tiny_simcse()
+    model_path = str(tmp_path / "model.keras")
+    model.save(model_path)
+    out = tmp_path / "result.json"
+    assert (
+        cli.main(["evaluate", "sts", "--model", model_path, "--sts-dir", str(tmp_path / "sts"), "--out", str(out)]) == 0
+    )
+    result = json.loads(out.read_text())
+    assert set(result) == {"STS12", "STS13", "STS14", "STS15", "STS16", "STSB", "avg"}
+    assert all(-100.0 <= v <= 100.0 for v in result.values())
+    assert "SICK-R" in capsys.readouterr().out
+    assert cli.main(["evaluate", "sts", "--model", str(tmp_path / "nope"), "--sts-dir", str(tmp_path)]) == 2
+    assert os.path.exists(out)

@@ -1,0 +1,64 @@
+"""`keras-contrastive train` / `export` on a text recipe, end to end on a tiny encoder."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import yaml
+
+from keras_contrastive import cli, recipes
+from keras_contrastive.text.testing import TINY_SENTENCES, TINY_VOCABULARY
+
+
+def _recipe(tmp_path, source, **train):
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(TINY_VOCABULARY) + "\n", encoding="utf-8")
+    recipe = {
+        "method": {"name": "simcse", "pooling": "mean", "temperature": 0.1},
+        "encoder": {"name": "small_transformer", "vocabulary": str(vocab), "num_layers": 1, "num_heads": 2,
+                    "hidden_dim": 8, "intermediate_dim": 16, "sequence_length": 12},
+        "data": {"source": source},
+        "optimizer": {"name": "adamw", "learning_rate": 0.01, "warmup_epochs": 0.0},
+        "train": {"epochs": 2, "batch_size": 4, "online_probe": False, **train},
+        "export": {"name": "tiny_simcse"},
+    }  # fmt: skip
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
+    return str(path)
+
+
+def test_train_then_export_a_text_recipe(tmp_path):
+    sentences = tmp_path / "sentences.txt"
+    sentences.write_text("\n".join(TINY_SENTENCES) + "\n", encoding="utf-8")
+    recipe = _recipe(tmp_path, f"text:{sentences}")
+    run = str(tmp_path / "run")
+    assert cli.main(["train", recipe, "--output", run, "--verbose", "0"]) == 0
+    metrics = json.loads(open(os.path.join(run, "metrics.json")).read())
+    assert metrics["method"] == "simcse" and metrics["sentences"] == len(TINY_SENTENCES)
+    assert metrics["epochs"] == 2 and metrics["steps_per_epoch"] == 3 and np.isfinite(metrics["final_loss"])
+    target = str(tmp_path / "savedmodels" / "tiny_simcse")
+    assert cli.main(["export", "--run", run, "--to", target]) == 0
+    from keras_contrastive.text import embed_with_export, load_text_export
+
+    assert sorted(os.listdir(target)) == ["1"]
+    assert os.path.isfile(os.path.join(target, "1", "assets", "recipe.yaml"))
+    out = embed_with_export(load_text_export(os.path.join(target, "1")), ["the cat sat", ""])
+    assert out.shape == (2, 8) and np.allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+
+
+def test_text_recipe_keys_and_sources_are_checked(tmp_path, capsys):
+    recipe = recipes.load(_recipe(tmp_path, "wordnet"))
+    assert recipe["encoder"]["hidden_dim"] == 8 and recipe["method"]["mlp_only_train"] is True
+    with pytest.raises(recipes.RecipeError, match="encoder.hiden_dim.*Did you mean.*hidden_dim"):
+        recipes.load(_recipe(tmp_path, "wordnet"), overrides=["encoder.hiden_dim=4"])
+    assert cli.main(["train", _recipe(tmp_path, "fashion_mnist_subset"), "--output", str(tmp_path / "r")]) == 2
+    assert "not a text source" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["simcse_unsup_minilm_wordnet", "simcse_unsup_small_wordnet",
+                                  "simcse_sup_small_wordnet_triplets"])  # fmt: skip
+def test_shipped_recipes_validate(name):
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "recipes")
+    recipe = recipes.load(os.path.join(root, f"{name}.yaml"))
+    assert recipe["method"]["name"] == "simcse" and recipe["data"]["source"].startswith("wordnet")
