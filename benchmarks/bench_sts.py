@@ -1,0 +1,84 @@
+"""Evaluates a SimCSE recipe's encoder on STS before training, trains it, evaluates again.
+
+    python benchmarks/bench_sts.py recipes/simcse_unsup_small_wordnet.yaml --sts-dir ../shared/data/sts \
+        --out benchmarks/results/bench_sts-simcse_unsup_small_wordnet.json [--set section.key=value ...] [--run-dir DIR]
+
+JSON keys: `before` and `after` (each `{"STS12", ..., "STS16", "STSB",
+"avg"}`, Spearman x 100 of cosine similarities, SimCSE's "all" setting),
+`train_seconds` (wall time of `fit`, from the run's progress), plus the
+recipe, the run directory and the command. SICK-R is not available offline.
+The "before" encoder is the recipe's encoder as built by training (same
+seed): pre-trained weights for a preset, the random initialisation for a
+from-scratch encoder. The run directory is fresh each time (a timing figure
+must not come from a resumed run).
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+
+from keras_contrastive import recipes, text_training  # noqa: E402
+from keras_contrastive.evaluation import sts  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("recipe")
+    parser.add_argument("--sts-dir", required=True, help="SentEval-layout STS folder, e.g. ../shared/data/sts")
+    parser.add_argument("--out", required=True, help="JSON output file")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    parser.add_argument("--run-dir", help="run directory (default: runs/bench_sts-<recipe>-<time>)")
+    args = parser.parse_args(argv)
+    name = os.path.splitext(os.path.basename(args.recipe))[0]
+    run_dir = args.run_dir or os.path.join("runs", f"bench_sts-{name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if os.path.exists(os.path.join(run_dir, "progress.json")):
+        sys.exit(f"bench_sts: {run_dir} already holds a run; a timing must come from a fresh one. Pass --run-dir.")
+
+    recipe = recipes.load(args.recipe, overrides=args.set)
+    data = sts.load_sts(args.sts_dir)
+
+    start = time.perf_counter()
+    keras.utils.set_random_seed(recipe["train"]["seed"])
+    before_model = text_training.build_text_model(recipe)
+    before = sts.evaluate_sts(sts.sentence_embedder(before_model)[0], data=data)
+    before_seconds = time.perf_counter() - start
+    print("before training:\n" + sts.format_sts_table(before), flush=True)
+    del before_model
+    keras.backend.clear_session()
+
+    metrics = text_training.train(recipe, run_dir, verbose=2)
+    model = keras.saving.load_model(os.path.join(run_dir, "model.keras"))
+    start = time.perf_counter()
+    after = sts.evaluate_sts(sts.sentence_embedder(model)[0], data=data)
+    print("after training:\n" + sts.format_sts_table(after), flush=True)
+
+    result = {
+        "before": before,
+        "after": after,
+        "train_seconds": metrics["train_seconds"],
+        "eval_seconds": round(before_seconds, 1),
+        "epochs": metrics["epochs"],
+        "steps_per_epoch": metrics["steps_per_epoch"],
+        "batch_size": metrics["batch_size"],
+        "final_loss": metrics["final_loss"],
+        "SICKR": sts.UNAVAILABLE["SICKR"],
+        "recipe": args.recipe,
+        "overrides": args.set,
+        "run_dir": run_dir,
+        "command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
+    }
+    print(json.dumps(result, indent=2))
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=2)
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    main()
