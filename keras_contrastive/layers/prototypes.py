@@ -3,9 +3,7 @@
 import keras
 from keras import ops
 
-
-def _l2_normalize(x, axis=-1):
-    return x / ops.sqrt(ops.maximum(ops.sum(ops.square(x), axis=axis, keepdims=True), 1e-12))
+from keras_contrastive.normalize import l2_normalize
 
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")
@@ -70,11 +68,11 @@ class Prototypes(keras.layers.Layer):
 
     def _unit_columns(self, shape, dtype=None):
         columns = keras.random.normal(shape, seed=self.seed, dtype="float32")
-        return ops.cast(_l2_normalize(columns, axis=0), dtype or "float32")
+        return ops.cast(l2_normalize(columns, axis=0), dtype or "float32")
 
     def normalize_weights(self):
         """Scales every prototype (column of `kernel`) back to unit norm."""
-        self.kernel.assign(_l2_normalize(self.kernel.value, axis=0))
+        self.kernel.assign(l2_normalize(self.kernel.value, axis=0))
 
     def call(self, inputs, frozen=None):
         """Scores `[..., num_prototypes]`; `frozen`: bool (tensor) or None,
@@ -84,7 +82,7 @@ class Prototypes(keras.layers.Layer):
         kernel = ops.cast(self.kernel, self.compute_dtype)
         if frozen is not None:
             kernel = ops.where(frozen, ops.stop_gradient(kernel), kernel)
-        return ops.matmul(_l2_normalize(inputs), kernel)
+        return ops.matmul(l2_normalize(inputs), kernel)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.num_prototypes,)

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_contrastive.distributed import cross_replica_concat
+from keras_contrastive.normalize import l2_normalize
 
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")
@@ -105,8 +106,7 @@ class _UnitRows(keras.initializers.Initializer):
 
     def __call__(self, shape, dtype=None):
         x = keras.random.normal(shape, seed=self.seed, dtype="float32")
-        x = x / ops.sqrt(ops.maximum(ops.sum(ops.square(x), axis=-1, keepdims=True), 1e-12))
-        return ops.cast(x, dtype or "float32")
+        return ops.cast(l2_normalize(x), dtype or "float32")
 
     def get_config(self):
         return {"seed": self.seed}

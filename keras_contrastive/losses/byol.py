@@ -2,6 +2,8 @@
 
 from keras import ops
 
+from keras_contrastive.normalize import l2_normalize
+
 
 def byol_loss(p, z):
     """`2 - 2 * cos(p, z)`, averaged over the batch (normalized MSE).
@@ -21,6 +23,4 @@ def byol_loss(p, z):
     """
     p = ops.cast(p, "float32")
     z = ops.cast(ops.stop_gradient(z), "float32")
-    p = p / ops.sqrt(ops.maximum(ops.sum(ops.square(p), axis=-1, keepdims=True), 1e-12))
-    z = z / ops.sqrt(ops.maximum(ops.sum(ops.square(z), axis=-1, keepdims=True), 1e-12))
-    return ops.mean(2.0 - 2.0 * ops.sum(p * z, axis=-1))
+    return ops.mean(2.0 - 2.0 * ops.sum(l2_normalize(p) * l2_normalize(z), axis=-1))

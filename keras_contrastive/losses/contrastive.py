@@ -10,14 +10,11 @@ global batch, exactly as one device would on the concatenated batch.
 from keras import ops
 
 from keras_contrastive.distributed import cross_replica_concat, global_offset
+from keras_contrastive.normalize import l2_normalize
 
 # A finite "minus infinity": exp() underflows to 0 but arithmetic never makes
 # inf - inf = NaN, also after a float16 -> float32 cast.
 _MASK_VALUE = -1e9
-
-
-def _l2_normalize(x):
-    return x / ops.sqrt(ops.maximum(ops.sum(ops.square(x), axis=-1, keepdims=True), 1e-12))
 
 
 def _cross_entropy(logits, labels):
@@ -53,8 +50,8 @@ def nt_xent(z_a, z_b, temperature=0.5, return_logits=False):
     >>> round(float(nt_xent(z, z, temperature=1.0)), 4)
     1.1654
     """
-    z_a = _l2_normalize(ops.cast(z_a, "float32"))
-    z_b = _l2_normalize(ops.cast(z_b, "float32"))
+    z_a = l2_normalize(ops.cast(z_a, "float32"))
+    z_b = l2_normalize(ops.cast(z_b, "float32"))
     n = ops.shape(z_a)[0]
     all_a = cross_replica_concat(z_a)
     all_b = cross_replica_concat(z_b)
@@ -127,11 +124,11 @@ def info_nce(
     query = ops.cast(query, "float32")
     key = ops.cast(key, "float32")
     if normalize:
-        query, key = _l2_normalize(query), _l2_normalize(key)
+        query, key = l2_normalize(query), l2_normalize(key)
     if negatives is not None:
         negatives = ops.cast(negatives, "float32")
         if normalize:
-            negatives = _l2_normalize(negatives)
+            negatives = l2_normalize(negatives)
     temperature = ops.cast(temperature, "float32")
     n = ops.shape(query)[0]
 

@@ -9,6 +9,7 @@ from keras_contrastive.distributed import cross_replica_concat, global_offset, n
 from keras_contrastive.layers import ProjectionHead, Queue
 from keras_contrastive.losses import info_nce, top1_accuracy
 from keras_contrastive.models.momentum_model import MomentumContrastiveModel
+from keras_contrastive.normalize import l2_normalize
 
 
 def _in_groups(fn, x, groups):
@@ -177,7 +178,8 @@ class MoCo(MomentumContrastiveModel):
             outs = [query_net(chunk) for chunk in ops.split(query_view, groups, axis=0)]
             features = ops.concatenate([f for f, _ in outs], axis=0)
             q = ops.concatenate([z for _, z in outs], axis=0)
-        k = ops.stop_gradient(self._keys_for(key_view, groups, training))
+        # Normalised once: info_nce's normalisation is then a no-op, and these are the keys enqueued.
+        k = l2_normalize(ops.cast(ops.stop_gradient(self._keys_for(key_view, groups, training)), "float32"))
         negatives = None if self.queue is None else self.queue.value
         loss, logits, labels = info_nce(
             q,
@@ -193,8 +195,7 @@ class MoCo(MomentumContrastiveModel):
     def after_step(self, state=None):
         super().after_step()
         if self.queue is not None and state is not None:
-            k = ops.cast(state, "float32")
-            self.queue.enqueue(k / ops.sqrt(ops.maximum(ops.sum(ops.square(k), axis=-1, keepdims=True), 1e-12)))
+            self.queue.enqueue(state)
 
     def get_config(self):
         config = super().get_config()

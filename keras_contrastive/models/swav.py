@@ -7,6 +7,7 @@ from keras_contrastive.distributed import num_replicas
 from keras_contrastive.layers import ProjectionHead, Prototypes, Queue
 from keras_contrastive.losses import swav_loss
 from keras_contrastive.models.contrastive_model import ContrastiveModel
+from keras_contrastive.normalize import l2_normalize
 
 
 class _SwAVSchedule(keras.callbacks.Callback):
@@ -25,11 +26,6 @@ class _SwAVSchedule(keras.callbacks.Callback):
         # Unknown epoch length: the first epoch ends here.
         if int(self.model.freeze_steps.numpy()) < 0:
             self.model.freeze_steps.assign(int(self.model.optimizer.iterations.numpy()))
-
-
-def _l2_normalize(x):
-    x = ops.cast(x, "float32")
-    return x / ops.sqrt(ops.maximum(ops.sum(ops.square(x), axis=-1, keepdims=True), 1e-12))
 
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")
@@ -231,7 +227,7 @@ class SwAV(ContrastiveModel):
         z = self.projector(ops.concatenate(features, axis=0), training=training)
         scores = self.prototypes(z, frozen=self._prototypes_frozen(training))
         crops = ops.split(scores, len(views), axis=0)
-        embeddings = ops.split(_l2_normalize(z), len(views), axis=0)[: self.num_large_crops]
+        embeddings = ops.split(l2_normalize(ops.cast(z, "float32")), len(views), axis=0)[: self.num_large_crops]
 
         queue_scores = use_queue = pending = None
         if self.queues:
