@@ -24,7 +24,7 @@ import os
 import keras
 
 from keras_contrastive import data, models, recipes
-from keras_contrastive.io_utils import atomic_write_json, atomic_write_text
+from keras_contrastive.io_utils import atomic_write_json
 
 TEXT_SOURCES = ("wordnet", "wordnet_triplets", "text", "tsv")
 TRAIN_SEQUENCE_LENGTH = 32
@@ -82,49 +82,12 @@ def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=(), pre
 
     recipe = recipes.validate(recipe)
     strategy = training.resolve_strategy(strategy)
-    chief, task_id = training.chief_and_task(strategy)
-    output_dir = output_dir if chief else os.path.join(output_dir, f".worker-{task_id}")
-    os.makedirs(output_dir, exist_ok=True)
-    recipe_path = os.path.join(output_dir, "recipe.yaml")
-    text = recipes.dump(recipe)
-    if os.path.exists(recipe_path):
-        with open(recipe_path, encoding="utf-8") as f:
-            if f.read() != text:
-                raise training.TrainingError(
-                    f"{output_dir} holds a run of a different recipe ({recipe_path}). Resume it with the same "
-                    "recipe and --set values, or train into a new --output directory."
-                )
-    atomic_write_text(recipe_path, text)
-    if command:
-        atomic_write_text(os.path.join(output_dir, "command.txt"), command + "\n")
-
+    output_dir, chief = training.open_run_dir(recipe, output_dir, strategy, command)
     cfg = recipe["train"]
     columns = load_text_columns(recipe)
-    replicas = strategy.num_replicas_in_sync
-    if cfg["batch_size"] % replicas:
-        raise training.TrainingError(
-            f"train.batch_size={cfg['batch_size']} does not divide by the {replicas} replicas: use a multiple of "
-            f"{replicas}."
-        )
-    if len(columns[0]) < cfg["batch_size"]:
-        raise training.TrainingError(
-            f"train.batch_size={cfg['batch_size']} is larger than the {len(columns[0])} training sentences: "
-            "lower train.batch_size."
-        )
-    steps = len(columns[0]) // cfg["batch_size"]
-    if cfg["steps_per_epoch"] is not None:
-        steps = min(steps, cfg["steps_per_epoch"])
-    if precision not in training.PRECISIONS:
-        raise ValueError(f"Unknown precision {precision!r}: use one of {', '.join(training.PRECISIONS)}.")
+    steps = training.check_batch_size(cfg, strategy, len(columns[0]), "training sentences")
     keras.utils.set_random_seed(cfg["seed"])
-    previous_policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(precision)
-    try:
-        with strategy.scope():
-            model = build_text_model(recipe)
-            model.compile(optimizer=training.build_optimizer(recipe, steps))
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
+    model = training.compile_in_scope(lambda: build_text_model(recipe), recipe, steps, strategy, precision)
     tokenizer = model.encoder.tokenizer
     dataset = data.text_dataset(
         columns,
@@ -135,23 +98,7 @@ def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=(), pre
         repeat=True,
         sequence_length=min(tokenizer.sequence_length, TRAIN_SEQUENCE_LENGTH),
     )
-
-    progress = training._Progress(os.path.join(output_dir, "progress.json"))
-    history = model.fit(
-        dataset,
-        epochs=cfg["epochs"],
-        steps_per_epoch=steps,
-        verbose=verbose,
-        callbacks=[
-            training._FiniteBackupAndRestore(os.path.join(output_dir, "backup"), delete_checkpoint=False),
-            progress,
-            keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"), update_freq="epoch"),
-            keras.callbacks.CSVLogger(os.path.join(output_dir, "history.csv"), append=True),
-            *callbacks,
-        ],
-    )
-    if progress.failure:
-        raise training.TrainingError(f"Training stopped: {progress.failure}")
+    history, progress = training.fit_run(model, dataset, cfg, steps, output_dir, verbose, callbacks)
     logs = history.history
     metrics = {
         "method": recipe["method"]["name"],
@@ -169,9 +116,6 @@ def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=(), pre
     }
     if not chief:
         return metrics
-    model_path = os.path.join(output_dir, "model.keras")
-    tmp_path = os.path.join(output_dir, f".model-{os.getpid()}.keras")
-    model.save(tmp_path)
-    os.replace(tmp_path, model_path)
+    training.save_model(model, output_dir)
     atomic_write_json(os.path.join(output_dir, "metrics.json"), metrics)
     return metrics

@@ -271,6 +271,118 @@ def chief_and_task(strategy):
     return task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief), task_id
 
 
+def open_run_dir(recipe, output_dir, strategy, command=None):
+    """Creates (or reopens, to resume) a run directory and writes its
+    `recipe.yaml` and `command.txt`.
+
+    Only the chief writes the run directory; another worker of a multi-worker
+    cluster keeps its own backup (to resume) under `output_dir/.worker-N`.
+
+    Returns:
+        `(directory this process writes, is_chief)`.
+    """
+    chief, task_id = chief_and_task(strategy)
+    output_dir = output_dir if chief else os.path.join(output_dir, f".worker-{task_id}")
+    os.makedirs(output_dir, exist_ok=True)
+    recipe_path = os.path.join(output_dir, "recipe.yaml")
+    text = recipes.dump(recipe)
+    # A directory that holds no backup has nothing to resume (e.g. a run that
+    # stopped on bad data before its first epoch): its recipe may change.
+    if os.path.exists(recipe_path) and os.path.exists(os.path.join(output_dir, "backup")):
+        with open(recipe_path, encoding="utf-8") as f:
+            if f.read() != text:
+                raise TrainingError(
+                    f"{output_dir} holds a run of a different recipe ({recipe_path}). Resume it with the same "
+                    "recipe and --set values, or train into a new --output directory."
+                )
+    atomic_write_text(recipe_path, text)
+    if command:
+        atomic_write_text(os.path.join(output_dir, "command.txt"), command + "\n")
+    return output_dir, chief
+
+
+def check_batch_size(cfg, strategy, num_examples, what):
+    """Steps per epoch of the recipe's `train` section over `num_examples`
+    examples (`what` names them in errors), after checking that the batch
+    divides by the replicas and fits in the data."""
+    replicas = strategy.num_replicas_in_sync
+    if cfg["batch_size"] % replicas:
+        raise TrainingError(
+            f"train.batch_size={cfg['batch_size']} does not divide by the {replicas} replicas: use a multiple of "
+            f"{replicas} (for example {cfg['batch_size'] - cfg['batch_size'] % replicas or replicas})."
+        )
+    if num_examples < cfg["batch_size"]:
+        raise TrainingError(
+            f"train.batch_size={cfg['batch_size']} is larger than the {num_examples} {what}: lower train.batch_size."
+        )
+    steps = num_examples // cfg["batch_size"]
+    if cfg["steps_per_epoch"] is not None:
+        steps = min(steps, cfg["steps_per_epoch"])
+    return steps
+
+
+def compile_in_scope(build, recipe, steps_per_epoch, strategy, precision="float32"):
+    """`build()`, compiled with the recipe's optimizer, inside the strategy's
+    scope and under the `precision` dtype policy (restored afterwards)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"Unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}.")
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        with strategy.scope():
+            model = build()
+            model.compile(optimizer=build_optimizer(recipe, steps_per_epoch))
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+    return model
+
+
+def fit_run(model, dataset, cfg, steps, output_dir, verbose="auto", callbacks=(), monitors=()):
+    """`model.fit` for a run directory: resumes from its backup, keeps
+    `progress.json`, TensorBoard logs and `history.csv` (each epoch once),
+    and raises `TrainingError` if the loss went non-finite. `monitors` are
+    callbacks that add to the epoch's logs (`callbacks.KNNMonitor`): they
+    run before `history.csv` is written.
+
+    Returns:
+        `(history, progress)`.
+    """
+    progress = _Progress(os.path.join(output_dir, "progress.json"))
+    _trim_logs_to_backup(output_dir, progress)
+    history = model.fit(
+        dataset,
+        epochs=cfg["epochs"],
+        steps_per_epoch=steps,
+        verbose=verbose,
+        callbacks=[
+            progress,
+            keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"), update_freq="epoch"),
+            *monitors,
+            keras.callbacks.CSVLogger(os.path.join(output_dir, "history.csv"), append=True),
+            *callbacks,
+            # Last: at an epoch's end the logs above are written first, then the backup commits the epoch.
+            _FiniteBackupAndRestore(os.path.join(output_dir, "backup"), delete_checkpoint=False),
+        ],
+    )
+    if progress.failure:
+        raise TrainingError(f"Training stopped: {progress.failure}")
+    return history, progress
+
+
+def save_model(model, output_dir):
+    """Saves `model` as `output_dir/model.keras` atomically (a temporary
+    file, then a rename): an interrupted save leaves the previous file."""
+    model_path = os.path.join(output_dir, "model.keras")
+    tmp_path = os.path.join(output_dir, f".model-{os.getpid()}.keras")
+    try:
+        model.save(tmp_path)
+        os.replace(tmp_path, model_path)
+    finally:
+        if os.path.exists(tmp_path):
+            os.remove(tmp_path)
+    return model_path
+
+
 def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=(), precision="float32", command=None):
     """Trains the recipe's method into `output_dir` and evaluates it.
 
@@ -300,43 +412,11 @@ def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=(), pre
 
         return text_training.train(recipe, output_dir, strategy, verbose, callbacks, precision, command)
     strategy = resolve_strategy(strategy)
-    # Only the chief writes the run directory; another worker of a
-    # multi-worker cluster keeps its own backup (to resume) under .worker-N.
-    chief, task_id = chief_and_task(strategy)
-    output_dir = output_dir if chief else os.path.join(output_dir, f".worker-{task_id}")
-    os.makedirs(output_dir, exist_ok=True)
-    recipe_path = os.path.join(output_dir, "recipe.yaml")
-    text = recipes.dump(recipe)
-    # A directory that holds no backup has nothing to resume (e.g. a run that
-    # stopped on bad data before its first epoch): its recipe may change.
-    if os.path.exists(recipe_path) and os.path.exists(os.path.join(output_dir, "backup")):
-        with open(recipe_path, encoding="utf-8") as f:
-            if f.read() != text:
-                raise TrainingError(
-                    f"{output_dir} holds a run of a different recipe ({recipe_path}). Resume it with the same "
-                    "recipe and --set values, or train into a new --output directory."
-                )
-    atomic_write_text(recipe_path, text)
-    if command:
-        atomic_write_text(os.path.join(output_dir, "command.txt"), command + "\n")
-
+    output_dir, chief = open_run_dir(recipe, output_dir, strategy, command)
     cfg = recipe["train"]
     keras.utils.set_random_seed(cfg["seed"])
     splits = load_splits(recipe)
-    replicas = strategy.num_replicas_in_sync
-    if cfg["batch_size"] % replicas:
-        raise TrainingError(
-            f"train.batch_size={cfg['batch_size']} does not divide by the {replicas} replicas: use a multiple of "
-            f"{replicas} (for example {cfg['batch_size'] - cfg['batch_size'] % replicas or replicas})."
-        )
-    if len(splits.x_train) < cfg["batch_size"]:
-        raise TrainingError(
-            f"train.batch_size={cfg['batch_size']} is larger than the {len(splits.x_train)} training images of "
-            f"{recipe['data']['source']}: lower train.batch_size."
-        )
-    steps = len(splits.x_train) // cfg["batch_size"]
-    if cfg["steps_per_epoch"] is not None:
-        steps = min(steps, cfg["steps_per_epoch"])
+    steps = check_batch_size(cfg, strategy, len(splits.x_train), f"training images of {recipe['data']['source']}")
 
     views = build_views(recipe, splits.image_shape, seed=cfg["seed"])
     dataset = data.pretrain_dataset(
@@ -348,35 +428,29 @@ def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=(), pre
         seed=cfg["seed"],
         repeat=True,
     )
-    if precision not in PRECISIONS:
-        raise ValueError(f"Unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}.")
-    previous_policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(precision)
-    try:
-        with strategy.scope():
-            model = build_model(recipe, splits.image_shape, splits.num_classes)
-            model.compile(optimizer=build_optimizer(recipe, steps))
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
-
-    progress = _Progress(os.path.join(output_dir, "progress.json"))
-    _trim_logs_to_backup(output_dir, progress)
-    history = model.fit(
-        dataset,
-        epochs=cfg["epochs"],
-        steps_per_epoch=steps,
-        verbose=verbose,
-        callbacks=[
-            progress,
-            keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"), update_freq="epoch"),
-            keras.callbacks.CSVLogger(os.path.join(output_dir, "history.csv"), append=True),
-            # Last: at an epoch's end the logs above are written first, then the backup commits the epoch.
-            _FiniteBackupAndRestore(os.path.join(output_dir, "backup"), delete_checkpoint=False),
-            *callbacks,
-        ],
+    model = compile_in_scope(
+        lambda: build_model(recipe, splits.image_shape, splits.num_classes), recipe, steps, strategy, precision
     )
-    if progress.failure:
-        raise TrainingError(f"Training stopped: {progress.failure}")
+    monitors = []
+    if cfg["knn_monitor_every"]:
+        from keras_contrastive.callbacks import KNNMonitor
+
+        evaluate = recipe["evaluate"]
+        monitors.append(
+            KNNMonitor(
+                splits.x_train,
+                splits.y_train,
+                splits.x_test,
+                splits.y_test,
+                every=cfg["knn_monitor_every"],
+                k=evaluate["knn_k"],
+                temperature=evaluate["knn_temperature"],
+                num_classes=splits.num_classes,
+                batch_size=evaluate["batch_size"],
+                log_dir=os.path.join(output_dir, "logs"),
+            )
+        )
+    history, progress = fit_run(model, dataset, cfg, steps, output_dir, verbose, callbacks, monitors)
 
     metrics = {
         "method": recipe["method"]["name"],
@@ -389,16 +463,7 @@ def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=(), pre
     }
     if not chief:
         return metrics  # the chief saves and evaluates; this worker keeps its backup
-
-    model_path = os.path.join(output_dir, "model.keras")
-    tmp_path = os.path.join(output_dir, f".model-{os.getpid()}.keras")
-    try:
-        model.save(tmp_path)
-        os.replace(tmp_path, model_path)
-    finally:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-
+    save_model(model, output_dir)
     metrics.update(evaluate_run_encoder(_local_copy(model.encoder, strategy), splits, recipe))
     atomic_write_json(os.path.join(output_dir, "metrics.json"), metrics)
     return metrics

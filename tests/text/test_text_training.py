@@ -3,11 +3,12 @@
 import json
 import os
 
+import keras
 import numpy as np
 import pytest
 import yaml
 
-from keras_contrastive import cli, recipes
+from keras_contrastive import cli, recipes, training
 from keras_contrastive.text.testing import TINY_SENTENCES, TINY_VOCABULARY
 
 
@@ -62,3 +63,41 @@ def test_shipped_recipes_validate(name):
     root = os.path.join(os.path.dirname(__file__), "..", "..", "recipes")
     recipe = recipes.load(os.path.join(root, f"{name}.yaml"))
     assert recipe["method"]["name"] == "simcse" and recipe["data"]["source"].startswith("wordnet")
+
+
+class _StopInEpoch(keras.callbacks.Callback):
+    """Interrupts training at a given (epoch, batch), as a crash would."""
+
+    def __init__(self, epoch, batch):
+        super().__init__()
+        self.at = (epoch, batch)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (self.epoch, batch) == self.at:
+            raise KeyboardInterrupt("simulated crash")
+
+
+def test_an_interrupted_text_run_resumes_without_redoing_or_relogging_an_epoch(tmp_path):
+    sentences = tmp_path / "sentences.txt"
+    sentences.write_text("\n".join(TINY_SENTENCES) + "\n", encoding="utf-8")
+    recipe = recipes.load(_recipe(tmp_path, f"text:{sentences}", epochs=3))
+    run = str(tmp_path / "run")
+    with pytest.raises(KeyboardInterrupt):
+        training.train(recipe, run, verbose=0, callbacks=[_StopInEpoch(1, 1)])
+    with open(os.path.join(run, "history.csv")) as f:
+        first_rows = f.read().splitlines()
+    assert [r.split(",")[0] for r in first_rows[1:]] == ["0"]  # epoch 1 logged, epoch 2 interrupted
+    assert not os.path.exists(os.path.join(run, "model.keras"))
+
+    metrics = training.train(recipe, run, verbose=0)
+    with open(os.path.join(run, "history.csv")) as f:
+        rows = f.read().splitlines()
+    assert rows[: len(first_rows)] == first_rows  # rows written before the crash are kept as they were
+    assert [r.split(",")[0] for r in rows[1:]] == ["0", "1", "2"]  # each epoch once
+    assert metrics["epochs"] == 3
+    model = keras.saving.load_model(os.path.join(run, "model.keras"))
+    assert int(model.optimizer.iterations.numpy()) == 3 * metrics["steps_per_epoch"]  # no epoch redone
+    assert [f for f in os.listdir(run) if f.startswith(".model-")] == []
