@@ -1,0 +1,103 @@
+"""Ours: the SimCLR step of `benchmarks/bench_throughput.py`, timed in one process.
+
+The counterpart of `lightly_simclr.py` beside this file, with the same flags
+and the same JSON line, so that `benchmarks/run_peer_comparison.py` can run
+each measurement in a fresh process. `--mode matmul` times a 4096 x 4096
+float32 matmul in TensorFlow instead: this machine's reference rate.
+
+    python benchmarks/peer/keras_simclr.py --data IMAGES.npy --mode compute|e2e|matmul [--steps 4] [--warmup 2]
+
+`compute`: `fit` on one augmented batch held in memory. `e2e`: `fit` on
+`pretrain_dataset` over the uint8 images of `--data`, SimCLR's CIFAR-10
+augmentation (colour jitter strength 0.5, no blur). Steps are timed between
+the ends of the warm-up and the last step (a callback), so tracing and
+`fit`'s set-up are left out, as the peer's warm-up leaves out its own.
+"""
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench_throughput import _model, _views  # noqa: E402
+
+from keras_contrastive.data import pretrain_dataset  # noqa: E402
+
+
+class _StepClock(keras.callbacks.Callback):
+    """Wall-clock time at the end of each step (reading the loss waits for it)."""
+
+    def __init__(self):
+        super().__init__()
+        self.ends, self.losses = [], []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.losses.append(float(logs["loss"]))
+        self.ends.append(time.perf_counter())
+
+
+def matmul_gflops(size=4096, repeats=5):
+    """float32 `size x size` matmul rate in GFLOP/s (2 size^3 per product)."""
+    a = tf.random.normal([size, size], seed=0)
+    b = tf.random.normal([size, size], seed=1)
+    product = tf.function(lambda: tf.matmul(a, b))
+    product()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        product().numpy()
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / float(np.median(times)) / 1e9
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", help="uint8 .npy [N, 32, 32, 3] (compute, e2e)")
+    parser.add_argument("--mode", choices=("compute", "e2e", "matmul"), required=True)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (at least 1: tracing)")
+    args = parser.parse_args(argv)
+    if args.mode == "matmul":
+        print(json.dumps({"matmul_gflops": matmul_gflops(), "tensorflow": tf.__version__}), flush=True)
+        return
+    if args.data is None:
+        parser.error("--data is required for compute and e2e")
+    images = np.load(args.data)
+    batch = args.batch_size
+    pipeline = pretrain_dataset(images, _views(), batch, repeat=True, seed=0)
+    if args.mode == "compute":
+        first = next(iter(pretrain_dataset(images[:batch], _views(), batch, seed=0)))
+        pipeline = tf.data.Dataset.from_tensors(first).repeat()
+    model = _model()
+    clock = _StepClock()
+    warmup = max(1, args.warmup)
+    model.fit(pipeline, epochs=1, steps_per_epoch=warmup + args.steps, verbose=0, callbacks=[clock])
+    seconds = clock.ends[-1] - clock.ends[warmup - 1]
+    print(
+        json.dumps(
+            {
+                "images_per_s": args.steps * batch / seconds,
+                "step_seconds": seconds / args.steps,
+                "loss": clock.losses[-1],
+                "self_peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+                "mode": args.mode,
+                "tensorflow": tf.__version__,
+                "keras": keras.__version__,
+            }
+        ),
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()

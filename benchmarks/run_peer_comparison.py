@@ -1,0 +1,205 @@
+"""Ours against PyTorch + lightly: the same SimCLR step, side by side.
+
+Each measurement is a fresh subprocess (`benchmarks/peer/keras_simclr.py` for
+ours, `benchmarks/peer/lightly_simclr.py` under the peer's virtualenv for
+theirs), and ours and theirs alternate within every round (the order reversed
+every other round), so that drifts of the machine hit both alike. Both read
+the same uint8 images (`--data`, or 4,096 random 32x32x3 images made here).
+Each round also times TensorFlow's 4096 x 4096 float32 matmul, the reference
+for the model's FLOPs rate (6.7 GFLOP per source image: 2 views x 3
+(forward + backward) x 0.56 GMAC x 2).
+
+    python benchmarks/run_peer_comparison.py [--rounds 3] [--steps 3] [--warmup 1] \
+        [--peer-configs nchw:0 channels_last:0] [--peer-python /work/venvs/peer/bin/python] \
+        [--lock /work/runs/BENCH_RUNNING] --out FILE
+
+Peer configurations are `LAYOUT:WORKERS` (`nchw` or `channels_last`, and
+DataLoader worker processes for end-to-end). Peak RSS is each subprocess's
+`ru_maxrss` from `wait4` (the largest of it and its waited-for children, such
+as DataLoader workers), the largest over rounds. `--lock FILE` waits until
+FILE does not exist and holds it during each round (not between rounds).
+"""
+
+import argparse
+import atexit
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+GFLOP_PER_IMAGE = 6.7
+HERE = os.path.dirname(os.path.abspath(__file__))
+OURS = os.path.join(HERE, "peer", "keras_simclr.py")
+THEIRS = os.path.join(HERE, "peer", "lightly_simclr.py")
+
+
+def run_measurement(command):
+    """Runs `command`, returns (its last JSON line as a dict, its peak RSS in MiB)."""
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(HERE))
+    with tempfile.TemporaryFile("w+") as errors:
+        # stderr to a file: a full pipe would block the child while we read stdout.
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True, env=env)
+        out = proc.stdout.read()
+        errors.seek(0)
+        err = errors.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} exited with {proc.returncode}:\n{err[-3000:]}")
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    return json.loads(lines[-1]), usage.ru_maxrss / 1024.0
+
+
+class Lock:
+    """The machine's benchmark lock: a file whose existence means "busy"."""
+
+    def __init__(self, path):
+        self.path = path
+        atexit.register(self.release)
+        self.held = False
+
+    def acquire(self):
+        if not self.path:
+            return
+        while os.path.exists(self.path):
+            print(f"waiting for {self.path} ...", flush=True)
+            time.sleep(60)
+        with open(self.path, "w", encoding="utf-8") as f:
+            f.write(f"perf run_peer_comparison.py {time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
+        self.held = True
+
+    def release(self):
+        if self.held:
+            self.held = False
+            if os.path.exists(self.path):
+                os.remove(self.path)
+
+
+def _median(values):
+    return float(statistics.median(values))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per measurement")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps before them")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--peer-configs", nargs="+", default=["nchw:0", "channels_last:0"], metavar="LAYOUT:WORKERS")
+    parser.add_argument("--peer-python", default="/work/venvs/peer/bin/python")
+    parser.add_argument("--data", help="uint8 .npy [N, 32, 32, 3]; default: 4,096 random images")
+    parser.add_argument("--lock", help="benchmark lock file, held during each round")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    configs = [tuple(c.split(":")) for c in args.peer_configs]
+    for layout, workers in configs:
+        if layout not in ("nchw", "channels_last") or not workers.isdigit():
+            parser.error(
+                f"--peer-configs takes LAYOUT:WORKERS with LAYOUT nchw or channels_last; received {layout}:{workers}"
+            )
+    data = args.data
+    if data is None:
+        data = os.path.join(tempfile.mkdtemp(prefix="peer_comparison_"), "images.npy")
+        np.save(data, np.random.default_rng(0).integers(0, 256, size=(4096, 32, 32, 3), dtype=np.uint8))
+    common = [
+        "--data",
+        data,
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+        "--batch-size",
+        str(args.batch_size),
+    ]
+
+    plan = [("ours", "compute", [sys.executable, OURS, "--mode", "compute", *common])]
+    plan += [
+        (f"peer {layout}", "compute", [args.peer_python, THEIRS, "--mode", "compute", "--layout", layout, *common])
+        for layout in dict.fromkeys(layout for layout, _ in configs)
+    ]
+    plan += [("ours", "e2e", [sys.executable, OURS, "--mode", "e2e", *common])]
+    plan += [
+        (
+            f"peer {layout} workers={workers}",
+            "e2e",
+            [args.peer_python, THEIRS, "--mode", "e2e", "--layout", layout, "--workers", workers, *common],
+        )
+        for layout, workers in configs
+    ]
+    rates = {(who, mode): [] for who, mode, _ in plan}
+    rss = {(who, mode): [] for who, mode, _ in plan}
+    losses = {(who, mode): [] for who, mode, _ in plan}
+    matmul = []
+    lock = Lock(args.lock)
+    for r in range(args.rounds):
+        lock.acquire()
+        try:
+            order = plan if r % 2 == 0 else plan[::-1]
+            for who, mode, command in order:
+                result, peak = run_measurement(command)
+                rates[who, mode].append(result["images_per_s"])
+                rss[who, mode].append(peak)
+                losses[who, mode].append(result["loss"])
+                print(
+                    f"round {r + 1}: {who:28s} {mode:8s} {result['images_per_s']:7.2f} images/s, "
+                    f"peak RSS {peak:6.0f} MiB",
+                    flush=True,
+                )
+            result, _ = run_measurement([sys.executable, OURS, "--mode", "matmul"])
+            matmul.append(result["matmul_gflops"])
+            print(f"round {r + 1}: TensorFlow 4096^2 float32 matmul {matmul[-1]:.1f} GFLOP/s", flush=True)
+        finally:
+            lock.release()
+
+    median = {key: _median(values) for key, values in rates.items()}
+    peer_e2e = {who: v for (who, mode), v in median.items() if who != "ours" and mode == "e2e"}
+    peer_compute = {who: v for (who, mode), v in median.items() if who != "ours" and mode == "compute"}
+    best_e2e = max(peer_e2e, key=peer_e2e.get)
+    best_compute = max(peer_compute, key=peer_compute.get)
+    ours_e2e, ours_compute = median["ours", "e2e"], median["ours", "compute"]
+    matmul_rate = _median(matmul)
+    result = {
+        "ours_e2e_images_per_s": round(ours_e2e, 2),
+        "ours_compute_images_per_s": round(ours_compute, 2),
+        "peer_best_e2e_images_per_s": round(peer_e2e[best_e2e], 2),
+        "peer_best_e2e_config": best_e2e,
+        "peer_best_compute_images_per_s": round(peer_compute[best_compute], 2),
+        "peer_best_compute_config": best_compute,
+        "ratio_e2e": round(ours_e2e / peer_e2e[best_e2e], 3),
+        "ratio_compute": round(ours_compute / peer_compute[best_compute], 3),
+        "matmul_gflops": round(matmul_rate, 1),
+        "model_gflops_e2e": round(ours_e2e * GFLOP_PER_IMAGE, 1),
+        "model_gflops_compute": round(ours_compute * GFLOP_PER_IMAGE, 1),
+        "flops_fraction_of_matmul": round(ours_e2e * GFLOP_PER_IMAGE / matmul_rate, 3),
+        "flops_fraction_of_matmul_compute": round(ours_compute * GFLOP_PER_IMAGE / matmul_rate, 3),
+        "e2e_over_compute": round(ours_e2e / ours_compute, 3),
+        "peer_e2e_over_compute": round(peer_e2e[best_e2e] / peer_compute[best_compute], 3),
+        "ours_peak_rss_mib": round(max(rss["ours", "e2e"]), 1),
+        "peer_peak_rss_mib": round(max(rss[best_e2e, "e2e"]), 1),
+        "peak_rss_mib": {f"{who} {mode}": round(max(v), 1) for (who, mode), v in rss.items()},
+        "median_images_per_s": {f"{who} {mode}": round(v, 2) for (who, mode), v in median.items()},
+        "rounds_images_per_s": {f"{who} {mode}": [round(x, 2) for x in v] for (who, mode), v in rates.items()},
+        "last_loss": {f"{who} {mode}": round(v[-1], 4) for (who, mode), v in losses.items()},
+        "rounds_matmul_gflops": [round(x, 1) for x in matmul],
+        "gflop_per_image": GFLOP_PER_IMAGE,
+        "images_are": "source images per second; each gives 2 augmented views through the encoder",
+        "batch_size": args.batch_size,
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "rounds": args.rounds,
+        "command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
+    }
+    print(json.dumps(result, indent=2))
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=2)
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    main()
