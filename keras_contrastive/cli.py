@@ -5,6 +5,11 @@ keras-contrastive evaluate linear-probe --run DIR [--data SPEC] [--out FILE]
 keras-contrastive evaluate knn --run DIR [--data SPEC] [--k 200] [--out FILE]
 keras-contrastive evaluate sts --model PATH --sts-dir DIR [--out FILE]
 keras-contrastive export --run DIR --to savedmodels/NAME [--version N]
+keras-contrastive evaluate zero-shot --model RUN --data SPEC --classes LIST [--templates LIST] [--out FILE]  # CLIP
+keras-contrastive evaluate retrieval --model RUN [--data SPEC] [--out FILE]  # CLIP
+keras-contrastive evaluate few-shot --run DIR --fraction 0.01|0.1 [--steps 300] [--out FILE]
+keras-contrastive plot embeddings|similarity|temperature --run DIR --out FILE.png
+keras-contrastive zoo publish --run DIR --name NAME [--root savedmodels] | zoo list
 """
 
 import argparse
@@ -50,6 +55,25 @@ def _parser():
     sts.add_argument("--sts-dir", required=True, help="SentEval-layout STS folder, e.g. ../shared/data/sts")
     sts.add_argument("--pooling", choices=["cls", "mean"], default="mean", help="pooling of a preset (default mean)")
     sts.add_argument("--out", help="also write the result as JSON to this file")
+    for kind, text in (("zero-shot", "zero-shot top-1 of an image-text model (CLIP)"), ("retrieval", "R@1/5/10")):
+        p = kinds.add_parser(kind, help=text)
+        p.add_argument("--model", required=True, help="a CLIP run directory or .keras file")
+        p.add_argument("--data", help="emoji, tuxpaint, emoji+tuxpaint, folder:PATH or manifest:PATH (default: run's)")
+        p.add_argument("--split", choices=["held_out", "train", "all"], default="held_out")
+        if kind == "zero-shot":
+            p.add_argument("--classes", help="class names in label order: a file (one a line) or comma-separated")
+            p.add_argument("--templates", help="prompt templates with {}: a file or comma-separated")
+        p.add_argument("--out", help="also write the result as JSON to this file")
+
+    few = kinds.add_parser("few-shot", help="fine-tune encoder + linear head on a fraction of labels, vs scratch")
+    few.add_argument("--run", required=True, help="a run directory written by `train`")
+    few.add_argument("--fraction", type=float, required=True, help="class-balanced fraction of labels, e.g. 0.01")
+    few.add_argument("--data", help=f"data spec ({DATA_HELP}); default: the run's recipe")
+    few.add_argument("--steps", type=int, default=300, help="fine-tuning steps, the same for both models")
+    few.add_argument("--batch-size", type=int, default=64)
+    few.add_argument("--learning-rate", type=float, default=1e-3)
+    few.add_argument("--seed", type=int, default=0)
+    few.add_argument("--out", help="also write the result as JSON to this file")
 
     export = sub.add_parser("export", help="export a run's encoder as a TF Serving SavedModel")
     export.add_argument("--run", required=True, help="a run directory written by `train`")
@@ -57,6 +81,36 @@ def _parser():
         "--to", help="model directory, e.g. savedmodels/simclr_fashion_mnist (default: savedmodels/<export.name>)"
     )
     export.add_argument("--version", type=int, help="version number (default: the next free one)")
+    export.add_argument("--classes", help="CLIP: zero-shot classes, a file or comma-separated (default: emoji groups)")
+    export.add_argument("--templates", help="CLIP: zero-shot prompt templates with {}, a file or comma-separated")
+
+    plot = sub.add_parser("plot", help="PNG figures of a run: embeddings, view similarities, temperature")
+    figures = plot.add_subparsers(dest="figure", required=True)
+    for figure, text in (
+        ("embeddings", "2-D projection (t-SNE, or PCA) of test-image features coloured by class"),
+        ("similarity", "cosine-similarity heatmap of a batch of two views, positive pairs marked"),
+        ("temperature", "NT-Xent loss and softmax sharpness against the temperature, one batch"),
+    ):
+        p = figures.add_parser(figure, help=text)
+        p.add_argument("--run", required=True, help="a run directory written by `train`")
+        p.add_argument("--out", required=True, help="PNG file to write")
+        p.add_argument("--data", help=f"data spec ({DATA_HELP}); default: the run's recipe")
+        p.add_argument("--seed", type=int, default=0)
+        if figure == "embeddings":
+            p.add_argument("--count", type=int, default=2000, help="test images to embed (default 2000)")
+            p.add_argument("--projection", choices=["auto", "pca", "tsne"], default="auto")
+        else:
+            p.add_argument("--batch", type=int, default=16 if figure == "similarity" else 128, help="images")
+
+    zoo = sub.add_parser("zoo", help="the model zoo under savedmodels/")
+    actions = zoo.add_subparsers(dest="action", required=True)
+    publish = actions.add_parser("publish", help="export a run into the zoo with its metadata")
+    publish.add_argument("--run", required=True, help="a run directory written by `train`")
+    publish.add_argument("--name", required=True, help="the model's name, e.g. simclr_quickstart")
+    publish.add_argument("--root", help="the zoo folder (default: savedmodels)")
+    publish.add_argument("--version", type=int, help="version number (default: the next free one)")
+    listing = actions.add_parser("list", help="list the zoo's models")
+    listing.add_argument("--root", help="the zoo folder (default: savedmodels)")
     return parser
 
 
@@ -78,6 +132,15 @@ def _evaluate(args):
     from keras_contrastive import data, evaluation, training
     from keras_contrastive.io_utils import atomic_write_json
 
+    if args.kind == "few-shot":
+        return _few_shot(args)
+    if args.kind in ("zero-shot", "retrieval"):
+        from keras_contrastive import clip_training
+
+        kwargs = {"classes": args.classes, "templates": args.templates} if args.kind == "zero-shot" else {}
+        result = clip_training.evaluate_command(args.kind, args.model, args.data, split=args.split, **kwargs)
+        print(json.dumps(result, indent=2, sort_keys=True))
+        return atomic_write_json(args.out, result) if args.out else None
     if args.kind == "sts":
         from keras_contrastive.evaluation import sts
 
@@ -128,7 +191,12 @@ def _export(args):
         if os.path.exists(path):
             with open(path, encoding="utf-8") as f:
                 assets[name] = f.read()
-    if model.modality == "text":  # raw strings in, tokenized in the graph
+    if model.modality == "image_text":  # CLIP: image tower, text tower, zero-shot classifier
+        from keras_contrastive import clip_training
+
+        paths = clip_training.export_run(model, target, recipe, args.version, assets, args.classes, args.templates)
+        path = ", ".join(paths.values())
+    elif model.modality == "text":  # raw strings in, tokenized in the graph
         from keras_contrastive.text import export_text_encoder
 
         path = export_text_encoder(model, target, version=args.version, assets=assets)
@@ -137,13 +205,69 @@ def _export(args):
     print(f"exported {args.run} to {path}")
 
 
+def _few_shot(args):
+    import keras
+
+    from keras_contrastive import data, training
+    from keras_contrastive.evaluation.few_shot import few_shot_comparison
+    from keras_contrastive.io_utils import atomic_write_json
+
+    model, recipe = training.load_run(args.run)
+    splits = data.load_data(args.data) if args.data else training.load_splits(recipe)
+    pretrained = keras.models.clone_model(model.encoder)
+    pretrained.set_weights(model.encoder.get_weights())
+    keras.utils.set_random_seed(args.seed)
+    scratch = training.build_model(recipe, splits.image_shape).encoder  # same architecture, random weights
+    result = few_shot_comparison(
+        pretrained,
+        scratch,
+        splits,
+        args.fraction,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+    )
+    result.update({"run": args.run, "data": splits.name})
+    print(json.dumps(result, indent=2, sort_keys=True))
+    if args.out:
+        atomic_write_json(args.out, result)
+
+
+def _plot(args):
+    from keras_contrastive import plots
+
+    if args.figure == "embeddings":
+        path = plots.embeddings_of_run(args.run, args.out, args.data, args.count, args.projection, args.seed)
+    elif args.figure == "similarity":
+        path = plots.similarity_of_run(args.run, args.out, args.data, args.batch, args.seed)
+    else:
+        path = plots.temperature_of_run(args.run, args.out, args.data, args.batch, args.seed)
+    print(f"wrote {path}")
+
+
+def _zoo(args):
+    from keras_contrastive import zoo
+
+    if args.action == "list":
+        for item in zoo.list(args.root):
+            print(f"{item['name']}\tversions {item['versions']}\t{item['path']}")
+        return
+    words = ["zoo", "publish", "--run", args.run, "--name", args.name]
+    words += [f"--{k}={getattr(args, k)}" for k in ("root", "version") if getattr(args, k) is not None]
+    command = "keras-contrastive " + " ".join(shlex.quote(str(w)) for w in words)
+    path = zoo.publish(args.run, args.name, root=args.root, version=args.version, command=command)
+    print(f"published {args.run} as {path}")
+
+
 def main(argv=None):
     args = _parser().parse_args(argv)
     from keras_contrastive.recipes import RecipeError
     from keras_contrastive.training import TrainingError
 
     try:
-        {"train": _train, "evaluate": _evaluate, "export": _export}[args.command](args)
+        commands = {"train": _train, "evaluate": _evaluate, "export": _export, "plot": _plot, "zoo": _zoo}
+        commands[args.command](args)
     except (RecipeError, TrainingError, ValueError, FileNotFoundError, FileExistsError) as e:
         print(f"keras-contrastive {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -80,6 +80,8 @@ _SCHEMA = {
         "seed": ((int,), 0),
         "steps_per_epoch": ((int, None), None),
         "online_probe": ((bool,), True),
+        # Online kNN top-1 on the test split every N epochs (callbacks.KNNMonitor); 0 turns it off.
+        "knn_monitor_every": ((int,), 0),
     },
     "evaluate": {
         "knn_k": ((int,), 200),
@@ -96,9 +98,9 @@ _CHOICES = {
     ("optimizer", "schedule"): ("warmup_cosine", "constant"),
 }
 SECTIONS = ("method", "encoder", "data", "augment", "optimizer", "train", "evaluate", "export")
-# Constructor arguments that recipes do not set (the encoder is built from
-# the `encoder` section, the probe from the data's classes).
-_NOT_RECIPE_KEYS = {"self", "encoder", "probe_classes", "kwargs", "name", "input_shape", "depth"}
+# Constructor arguments that recipes do not set (the encoder, CLIP's image
+# tower too, is built from the `encoder` section, the probe from the data's classes).
+_NOT_RECIPE_KEYS = {"self", "encoder", "image_encoder", "probe_classes", "kwargs", "name", "input_shape", "depth"}
 
 
 def _type_of_default(value):
@@ -226,6 +228,8 @@ def _check_values(recipe):
             f"train.batch_size: expected at least 2 (each example needs other examples as negatives), "
             f"got {train['batch_size']}."
         )
+    if train["knn_monitor_every"] < 0:
+        raise RecipeError(f"train.knn_monitor_every: expected 0 (off) or more, got {train['knn_monitor_every']}.")
     if train["steps_per_epoch"] is not None and train["steps_per_epoch"] < 1:
         raise RecipeError(f"train.steps_per_epoch: expected at least 1 or null, got {train['steps_per_epoch']}.")
     for key in ("crop_scale", "crop_ratio", "small_crop_scale"):

@@ -290,7 +290,8 @@ def open_run_dir(recipe, output_dir, strategy, command=None):
     # stopped on bad data before its first epoch): its recipe may change.
     if os.path.exists(recipe_path) and os.path.exists(os.path.join(output_dir, "backup")):
         with open(recipe_path, encoding="utf-8") as f:
-            if f.read() != text:
+            # Compared after validation too: a recipe key added since (with its default) is the same recipe.
+            if f.read() != text and recipes.load(recipe_path) != recipe:
                 raise TrainingError(
                     f"{output_dir} holds a run of a different recipe ({recipe_path}). Resume it with the same "
                     "recipe and --set values, or train into a new --output directory."
@@ -359,9 +360,11 @@ def fit_run(model, dataset, cfg, steps, output_dir, verbose="auto", callbacks=()
             keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"), update_freq="epoch"),
             *monitors,
             keras.callbacks.CSVLogger(os.path.join(output_dir, "history.csv"), append=True),
-            *callbacks,
-            # Last: at an epoch's end the logs above are written first, then the backup commits the epoch.
+            # After the logs above: at an epoch's end they are written first, then the backup commits the
+            # epoch. Before the caller's callbacks: they see the restored state when training begins, and
+            # an epoch already committed when it ends.
             _FiniteBackupAndRestore(os.path.join(output_dir, "backup"), delete_checkpoint=False),
+            *callbacks,
         ],
     )
     if progress.failure:
@@ -411,6 +414,10 @@ def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=(), pre
         from keras_contrastive import text_training  # sentences, not images: same run layout
 
         return text_training.train(recipe, output_dir, strategy, verbose, callbacks, precision, command)
+    if models.get_method(recipe["method"]["name"]).modality == "image_text":
+        from keras_contrastive import clip_training  # image-caption pairs (CLIP): same run layout
+
+        return clip_training.train(recipe, output_dir, strategy, verbose, callbacks, precision, command)
     strategy = resolve_strategy(strategy)
     output_dir, chief = open_run_dir(recipe, output_dir, strategy, command)
     cfg = recipe["train"]

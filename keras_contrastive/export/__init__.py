@@ -7,6 +7,7 @@ from keras_contrastive.export.export_encoder import (
     export_encoder,
     exported_signatures,
     load_exported,
+    write_archive,
 )
 
 __all__ = [
@@ -16,4 +17,5 @@ __all__ = [
     "export_encoder",
     "exported_signatures",
     "load_exported",
+    "write_archive",
 ]

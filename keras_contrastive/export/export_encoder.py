@@ -135,6 +135,70 @@ def _build_archive(encoder, image_shape):
     return archive
 
 
+def write_archive(archive, base_dir, *, version=None, assets=None, overwrite=False):
+    """Writes a `keras.export.ExportArchive` as `base_dir/<version>/`, atomically.
+
+    The SavedModel goes to a hidden sibling directory
+    `base_dir/.tmp-<version>-<pid>` (ignored by TF Serving, which only loads
+    integer directories), the assets are added, and the directory is renamed
+    into place, so a server never sees a half-written version. On any error
+    the temporary directory is removed and an existing version is kept.
+
+    Args:
+        archive: `keras.export.ExportArchive`, its endpoints added.
+        base_dir: str. Model directory, created if missing.
+        version: int or `None`. `None` = one more than the largest existing
+            integer version, or `1`. Defaults to `None`.
+        assets: dict or `None`. `{relative_filename: str or bytes}` written
+            under `<version>/assets/`. Defaults to `None`.
+        overwrite: bool. Replace an existing version. Defaults to `False`,
+            in which case an existing version raises `FileExistsError`.
+
+    Returns:
+        The version directory, as a str.
+    """
+    base_dir = os.fspath(base_dir)
+    os.makedirs(base_dir, exist_ok=True)
+    if version is None:
+        version = _next_version(base_dir)
+    if isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 0:
+        raise ValueError(f"`version` must be an int >= 0 or None. Received {version!r}.")
+    version = int(version)
+    final_dir = os.path.join(base_dir, str(version))
+    if os.path.lexists(final_dir) and not overwrite:
+        raise _existing_version_error(final_dir)
+    tmp_dir = os.path.join(base_dir, f".tmp-{version}-{os.getpid()}")
+    old_dir = os.path.join(base_dir, f".old-{version}-{os.getpid()}")
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    try:
+        archive.write_out(tmp_dir, verbose=False)
+        assets_dir = os.path.join(tmp_dir, "assets")
+        os.makedirs(assets_dir, exist_ok=True)
+        _write_assets(assets_dir, assets or {})
+        if overwrite and os.path.lexists(final_dir):
+            os.rename(final_dir, old_dir)
+            try:
+                os.rename(tmp_dir, final_dir)
+            except BaseException:
+                os.rename(old_dir, final_dir)
+                raise
+            shutil.rmtree(old_dir)
+        else:
+            # Re-check right before the rename: Linux `rename` would silently
+            # replace an *empty* directory created meanwhile.
+            if os.path.lexists(final_dir):
+                raise _existing_version_error(final_dir)
+            try:
+                os.rename(tmp_dir, final_dir)
+            except OSError as error:
+                if os.path.lexists(final_dir):
+                    raise _existing_version_error(final_dir) from error
+                raise
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    return final_dir
+
+
 def export_encoder(encoder, base_dir, *, version=None, image_shape=None, assets=None, overwrite=False):
     """Write `encoder` as SavedModel `base_dir/<version>/` for TF Serving.
 
@@ -148,11 +212,8 @@ def export_encoder(encoder, base_dir, *, version=None, image_shape=None, assets=
       `[0, 1]`, resized bilinearly to `(H, W)` when its size differs → output
       `embedding`, float32 `[None, D]`.
 
-    The SavedModel is written to a hidden sibling directory
-    `base_dir/.tmp-<version>-<pid>` (ignored by TF Serving, which only loads
-    integer directories), the assets are added, and the directory is renamed
-    into place, so a server never sees a half-written version. On any error
-    the temporary directory is removed.
+    Written atomically by `write_archive`: a server never sees a
+    half-written version.
 
     Args:
         encoder: `keras.Model`. Maps float32 images in `[0, 1]`
@@ -187,50 +248,9 @@ def export_encoder(encoder, base_dir, *, version=None, image_shape=None, assets=
     """
     image_shape = _resolve_image_shape(encoder, image_shape)
     _check_finite_weights(encoder)
-    base_dir = os.fspath(base_dir)
-    os.makedirs(base_dir, exist_ok=True)
-    if version is None:
-        version = _next_version(base_dir)
-    if isinstance(version, bool) or not isinstance(version, (int, np.integer)):
-        raise ValueError(f"`version` must be an int or None. Received {version!r}.")
-    version = int(version)
-    if version < 0:
-        raise ValueError(f"`version` must be >= 0. Received {version}.")
-    final_dir = os.path.join(base_dir, str(version))
-    if os.path.lexists(final_dir) and not overwrite:
-        raise _existing_version_error(final_dir)
-
-    tmp_dir = os.path.join(base_dir, f".tmp-{version}-{os.getpid()}")
-    old_dir = os.path.join(base_dir, f".old-{version}-{os.getpid()}")
-    shutil.rmtree(tmp_dir, ignore_errors=True)
-    try:
-        archive = _build_archive(encoder, image_shape)
-        archive.write_out(tmp_dir, verbose=False)
-        assets_dir = os.path.join(tmp_dir, "assets")
-        os.makedirs(assets_dir, exist_ok=True)
-        _write_assets(assets_dir, assets or {})
-        if overwrite and os.path.lexists(final_dir):
-            os.rename(final_dir, old_dir)
-            try:
-                os.rename(tmp_dir, final_dir)
-            except BaseException:
-                os.rename(old_dir, final_dir)
-                raise
-            shutil.rmtree(old_dir)
-        else:
-            # Re-check right before the rename: Linux `rename` would silently
-            # replace an *empty* directory created meanwhile.
-            if os.path.lexists(final_dir):
-                raise _existing_version_error(final_dir)
-            try:
-                os.rename(tmp_dir, final_dir)
-            except OSError as error:
-                if os.path.lexists(final_dir):
-                    raise _existing_version_error(final_dir) from error
-                raise
-    finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-    return final_dir
+    return write_archive(
+        _build_archive(encoder, image_shape), base_dir, version=version, assets=assets, overwrite=overwrite
+    )
 
 
 def load_exported(path):

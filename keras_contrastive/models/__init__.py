@@ -4,6 +4,7 @@ Adding a method: one file here, one entry in `METHODS`, one recipe, one test
 file (the shared tests in `tests/models/test_registry.py` then cover it)."""
 
 from keras_contrastive.models.byol import BYOL
+from keras_contrastive.models.clip import CLIP
 from keras_contrastive.models.contrastive_model import ContrastiveModel
 from keras_contrastive.models.moco import MoCo
 from keras_contrastive.models.momentum_model import MomentumContrastiveModel
@@ -11,7 +12,7 @@ from keras_contrastive.models.simclr import SimCLR
 from keras_contrastive.models.simcse import SimCSE
 from keras_contrastive.models.swav import SwAV
 
-METHODS = {"simclr": SimCLR, "moco": MoCo, "byol": BYOL, "simcse": SimCSE, "swav": SwAV}
+METHODS = {"simclr": SimCLR, "moco": MoCo, "byol": BYOL, "simcse": SimCSE, "swav": SwAV, "clip": CLIP}
 
 
 def get_method(name):
@@ -24,6 +25,7 @@ def get_method(name):
 
 __all__ = [
     "BYOL",
+    "CLIP",
     "ContrastiveModel",
     "MoCo",
     "MomentumContrastiveModel",

@@ -9,6 +9,7 @@ from keras import layers, ops
 from keras_contrastive.distributed import cross_replica_concat
 from keras_contrastive.losses import info_nce, top1_accuracy
 from keras_contrastive.models.contrastive_model import ContrastiveModel
+from keras_contrastive.pooling import mean_pool
 
 POOLINGS = ("cls", "mean")
 
@@ -87,8 +88,7 @@ class SimCSE(ContrastiveModel):
         sequence = self.encoder(token_ids, training=training)
         if self.pooling == "cls":
             return sequence[:, 0]
-        mask = ops.cast(ops.not_equal(token_ids, self.pad_id), sequence.dtype)[..., None]
-        return ops.sum(sequence * mask, axis=1) / ops.maximum(ops.sum(mask, axis=1), 1.0)
+        return mean_pool(sequence, token_ids, self.pad_id)
 
     def call(self, inputs, training=False):
         pooled = self.pool(inputs, training=training)

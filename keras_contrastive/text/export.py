@@ -7,7 +7,6 @@ registered: `import tensorflow_text` before `tf.saved_model.load` (done by
 """
 
 import os
-import shutil
 
 import keras
 import numpy as np
@@ -15,9 +14,7 @@ import tensorflow as tf
 
 from keras_contrastive.export.export_encoder import (
     _check_finite_weights,
-    _existing_version_error,
-    _next_version,
-    _write_assets,
+    write_archive,
 )
 
 SERVING_DEFAULT = "serving_default"
@@ -69,38 +66,7 @@ def export_text_encoder(model, base_dir, *, version=None, assets=None, overwrite
             f"{type(model).__name__}."
         )
     _check_finite_weights(model)
-    base_dir = os.fspath(base_dir)
-    os.makedirs(base_dir, exist_ok=True)
-    if version is None:
-        version = _next_version(base_dir)
-    if isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 0:
-        raise ValueError(f"`version` must be an int >= 0 or None. Received {version!r}.")
-    final_dir = os.path.join(base_dir, str(int(version)))
-    if os.path.lexists(final_dir) and not overwrite:
-        raise _existing_version_error(final_dir)
-    tmp_dir = os.path.join(base_dir, f".tmp-{version}-{os.getpid()}")
-    old_dir = os.path.join(base_dir, f".old-{version}-{os.getpid()}")
-    shutil.rmtree(tmp_dir, ignore_errors=True)
-    try:
-        _build_archive(model).write_out(tmp_dir, verbose=False)
-        assets_dir = os.path.join(tmp_dir, "assets")
-        os.makedirs(assets_dir, exist_ok=True)
-        _write_assets(assets_dir, assets or {})
-        if overwrite and os.path.lexists(final_dir):
-            os.rename(final_dir, old_dir)
-            try:
-                os.rename(tmp_dir, final_dir)
-            except BaseException:
-                os.rename(old_dir, final_dir)
-                raise
-            shutil.rmtree(old_dir)
-        else:
-            if os.path.lexists(final_dir):  # created meanwhile: rename would replace an empty one
-                raise _existing_version_error(final_dir)
-            os.rename(tmp_dir, final_dir)
-    finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-    return final_dir
+    return write_archive(_build_archive(model), base_dir, version=version, assets=assets, overwrite=overwrite)
 
 
 def load_text_export(path):

@@ -1,0 +1,90 @@
+"""Trains a CLIP recipe, then measures zero-shot classification and retrieval on the held-out pairs,
+next to their chance levels and to the same model untrained (same seed, same evaluation code).
+
+    python benchmarks/bench_clip.py recipes/clip_emoji_tuxpaint.yaml --out FILE \
+        [--set section.key=value ...] [--run-dir DIR]
+
+JSON keys: `zero_shot_top1` (held-out emoji, 9 groups), `zero_shot_balanced_top1`,
+`zero_shot_chance` (1 / 9), `zero_shot_majority` (a constant guess of the
+largest group), `text_to_image_r5` / `image_to_text_r5` (and r1, r10) on the
+held-out pairs with their `..._chance` (a random ranking's), `untrained` (the
+same figures before training), `train_seconds` (wall time of `fit`),
+`epochs`, plus the recipe, its overrides, the run directory and the command.
+The run directory must be fresh: a timing never comes from a resumed run.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+
+from keras_contrastive import clip_training, recipes  # noqa: E402
+from keras_contrastive.io_utils import atomic_write_json  # noqa: E402
+
+KEYS = (
+    "zero_shot_top1",
+    "zero_shot_balanced_top1",
+    "zero_shot_chance",
+    "zero_shot_majority",
+    "zero_shot_examples",
+    *(f"{direction}_r{k}{suffix}" for direction in ("text_to_image", "image_to_text") for k in (1, 5, 10)
+      for suffix in ("", "_chance")),
+    "pairs",
+)  # fmt: skip
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("recipe")
+    parser.add_argument("--out", required=True, help="JSON output file")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    parser.add_argument("--run-dir", help="run directory (default: runs/bench_clip-<recipe>-<time>)")
+    args = parser.parse_args(argv)
+    name = os.path.splitext(os.path.basename(args.recipe))[0]
+    run_dir = args.run_dir or os.path.join("runs", f"bench_clip-{name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if os.path.exists(os.path.join(run_dir, "progress.json")):
+        sys.exit(f"bench_clip: {run_dir} already holds a run; a timing must come from a fresh one. Pass --run-dir.")
+    recipe = recipes.load(args.recipe, overrides=args.set)
+
+    # The untrained model (the seed training starts from), through the same evaluation.
+    pairs = clip_training.load_pairs(recipe)
+    keras.utils.set_random_seed(recipe["train"]["seed"])
+    untrained = clip_training.build_clip_model(recipe, (*clip_training.image_size_of(recipe), 3))
+    before = clip_training.evaluate_pairs(untrained, pairs.split("held_out"))
+    del untrained
+    keras.backend.clear_session()
+
+    start = time.perf_counter()
+    metrics = clip_training.train(recipe, run_dir, verbose=2)
+    result = {key: metrics.get(key) for key in KEYS}
+    result.update(
+        {
+            "untrained": {key: before.get(key) for key in KEYS},
+            "zero_shot_classes": metrics.get("zero_shot_classes"),
+            "zero_shot_templates": metrics.get("zero_shot_templates"),
+            "train_pairs": metrics["train_pairs"],
+            "held_out_pairs": metrics["held_out_pairs"],
+            "train_seconds": metrics["train_seconds"],
+            "total_seconds_with_evaluation": round(time.perf_counter() - start, 1),
+            "epochs": metrics["epochs"],
+            "steps_per_epoch": metrics["steps_per_epoch"],
+            "batch_size": metrics["batch_size"],
+            "final_loss": metrics["final_loss"],
+            "final_logit_scale": metrics["final_logit_scale"],
+            "recipe": args.recipe,
+            "overrides": args.set,
+            "run_dir": run_dir,
+            "command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
+        }
+    )
+    print(json.dumps(result, indent=2))
+    atomic_write_json(args.out, result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""CLIP from a recipe, end to end on a tiny folder of captioned images: train, evaluate, export (CLI)."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_contrastive import cli, recipes, training
+from keras_contrastive.data import image_text
+from keras_contrastive.text.testing import TINY_SENTENCES, TINY_VOCABULARY
+
+
+def _recipe(folder):
+    text_encoder = {
+        "name": "small_transformer",
+        "vocabulary": TINY_VOCABULARY,
+        "num_layers": 1,
+        "num_heads": 2,
+        "hidden_dim": 8,
+        "intermediate_dim": 16,
+        "sequence_length": 12,
+    }
+    return recipes.validate(
+        {
+            "method": {"name": "clip", "embed_dim": 8, "text_encoder": text_encoder},
+            "encoder": {"name": "convnet", "width": 4, "stages": 2},
+            "data": {"source": f"folder:{folder}", "image_size": [16, 16]},
+            "augment": {"crop_scale": [0.6, 1.0], "horizontal_flip": False},
+            "train": {"epochs": 1, "batch_size": 4, "online_probe": False},
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("clip")
+    folder = root / "pairs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i, sentence in enumerate(TINY_SENTENCES):
+        Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+        (folder / f"{i}.txt").write_text(sentence + "\n")
+    metrics = training.train(_recipe(folder), str(root / "run"), verbose=0)
+    return root, metrics
+
+
+def test_train_writes_a_run_with_held_out_retrieval(run):
+    root, metrics = run
+    held_out = int(image_text.held_out_mask([str(i) for i in range(len(TINY_SENTENCES))]).sum())
+    assert metrics["held_out_pairs"] == held_out and metrics["train_pairs"] == len(TINY_SENTENCES) - held_out
+    assert metrics["text_to_image_r5_chance"] == pytest.approx(min(5, held_out) / held_out)
+    assert 0.0 <= metrics["text_to_image_r5"] <= 1.0 and np.isfinite(metrics["final_loss"])
+    on_disk = json.loads((root / "run" / "metrics.json").read_text())
+    assert on_disk["text_to_image_r1"] == metrics["text_to_image_r1"]
+
+
+def test_cli_retrieval_zero_shot_and_export(run, tmp_path, capsys):
+    root, metrics = run
+    out = tmp_path / "retrieval.json"
+    assert cli.main(["evaluate", "retrieval", "--model", str(root / "run"), "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["text_to_image_r1"] == pytest.approx(metrics["text_to_image_r1"])
+    if os.path.exists(image_text.EMOJI_FONT) and os.path.exists(image_text.EMOJI_TEST):
+        out = tmp_path / "zero_shot.json"
+        args = ["evaluate", "zero-shot", "--model", str(root / "run" / "model.keras"), "--data", "emoji"]
+        assert cli.main([*args, "--templates", "a {} .,{}", "--out", str(out)]) == 0
+        result = json.loads(out.read_text())
+        assert result["zero_shot_chance"] == pytest.approx(1 / 9) and result["zero_shot_examples"] > 300
+        assert result["zero_shot_templates"] == ["a {} .", "{}"]
+        assert cli.main([*args, "--classes", "cat,dog"]) == 2
+        assert "lists 2 names but emoji has 9 classes" in capsys.readouterr().err
+    assert cli.main(["export", "--run", str(root / "run"), "--to", str(tmp_path / "sm"), "--classes", "cat,dog"]) == 0
+    assert sorted(os.listdir(tmp_path / "sm")) == ["image_tower", "text_tower", "zero_shot"]
+    assert cli.main(["evaluate", "zero-shot", "--model", str(root / "run")]) == 2
+    assert "carries no class labels" in capsys.readouterr().err
