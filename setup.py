@@ -36,7 +36,7 @@ setup(
     extras_require={
         # safetensors: keras-hub reads Hugging Face preset folders (all-MiniLM-L6-v2) with it.
         "text": ["keras-hub==0.32.*", "tensorflow-text==2.21.*", "safetensors"],
-        "dev": ["pytest>=8", "ruff", "hypothesis", "matplotlib"],
+        "dev": ["pytest>=8", "ruff", "hypothesis", "matplotlib", "tensorflow-serving-api==2.21.*"],
     },
     entry_points={"console_scripts": ["keras-contrastive=keras_contrastive.cli:main"]},
 )

@@ -1,0 +1,131 @@
+"""Keras callbacks for contrastive training runs."""
+
+import math
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_contrastive.evaluation import extract_features, knn_classify
+
+
+class KNNMonitor(keras.callbacks.Callback):
+    """Online kNN top-1 of the encoder on a held-out split, every `every` epochs.
+
+    The label-free training loss says little about the representation; a kNN
+    classifier on frozen features is cheap and needs no training (InstDisc,
+    Wu et al. 2018, section 3.4, as lightly's kNN benchmark callback). At the
+    end of epochs `every, 2 * every, ...` the encoder embeds `x_bank` and
+    `x_eval` with `evaluation.extract_features` and `evaluation.knn_classify`
+    scores `x_eval` against the bank.
+
+    The result goes into the epoch's `logs` as `name`, so `History` and a
+    `CSVLogger` placed after this callback record it; on the other epochs
+    the value is NaN (history lists stay one entry per epoch, and the CSV
+    column exists from the first row). With `log_dir`, the measured values
+    only are also written to TensorBoard, under `log_dir/validation` with tag
+    `epoch_<name without "val_">` (where Keras's `TensorBoard` callback puts
+    validation metrics).
+
+    Args:
+        x_bank: array `[N, H, W, C]`. Labelled images of the neighbour bank
+            (uint8, or float in `[0, 1]`), usually the training split.
+        y_bank: int array `[N]`. Their labels.
+        x_eval: array `[M, H, W, C]`. Held-out images to classify.
+        y_eval: int array `[M]`. Their labels.
+        every: int. Measure every `every` epochs. Defaults to `1`.
+        k: int. Neighbours. Defaults to `200`.
+        temperature: float. Vote temperature. Defaults to `0.1`.
+        num_classes: int or None. Defaults to `None` (from the labels).
+        batch_size: int. Feature-extraction batch size. Defaults to `512`.
+        log_dir: str or None. TensorBoard log directory. Defaults to `None`.
+        name: str. Log key. Defaults to `"val_knn_top1"`.
+
+    Example:
+
+    >>> monitor = KNNMonitor(x_train, y_train, x_test, y_test, every=5)  # doctest: +SKIP
+    >>> model.fit(dataset, epochs=20, callbacks=[monitor])  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        x_bank,
+        y_bank,
+        x_eval,
+        y_eval,
+        every=1,
+        k=200,
+        temperature=0.1,
+        num_classes=None,
+        batch_size=512,
+        log_dir=None,
+        name="val_knn_top1",
+    ):
+        super().__init__()
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"KNNMonitor: `every` must be an integer >= 1. Received {every!r}.")
+        if len(x_bank) != len(y_bank) or len(x_eval) != len(y_eval):
+            raise ValueError(
+                f"KNNMonitor: images and labels differ in length: {len(x_bank)} bank images, {len(y_bank)} "
+                f"labels; {len(x_eval)} held-out images, {len(y_eval)} labels."
+            )
+        self.x_bank, self.y_bank = x_bank, np.asarray(y_bank)
+        self.x_eval, self.y_eval = x_eval, np.asarray(y_eval)
+        self.every = every
+        self.k = k
+        self.temperature = temperature
+        self.num_classes = num_classes
+        self.batch_size = batch_size
+        self.log_dir = log_dir
+        self.name = name
+        self.last_features = None  # (bank, eval) of the last measurement, for tests and inspection
+        self._writer = None
+
+    def _encoder(self):
+        encoder = getattr(self.model, "encoder", self.model)
+        strategy = self.model.distribute_strategy
+        if strategy.num_replicas_in_sync > 1:
+            # A distributed `predict` would split (and, multi-worker, gather) the batch: use a local copy.
+            from keras_contrastive.training import _local_copy
+
+            return _local_copy(encoder, strategy)
+        return encoder
+
+    def measure(self):
+        """kNN top-1 of the current encoder (a float in `[0, 1]`)."""
+        encoder = self._encoder()
+        bank = extract_features(encoder, self.x_bank, batch_size=self.batch_size)
+        held_out = extract_features(encoder, self.x_eval, batch_size=self.batch_size)
+        self.last_features = (bank, held_out)
+        result = knn_classify(
+            bank,
+            self.y_bank,
+            held_out,
+            self.y_eval,
+            k=self.k,
+            temperature=self.temperature,
+            num_classes=self.num_classes,
+        )
+        return result["top1"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        if (epoch + 1) % self.every:
+            logs[self.name] = math.nan
+            return
+        value = self.measure()
+        logs[self.name] = value
+        if self.log_dir:
+            if self._writer is None:
+                self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "validation"))
+            tag = "epoch_" + (self.name[4:] if self.name.startswith("val_") else self.name)
+            with self._writer.as_default():
+                tf.summary.scalar(tag, value, step=epoch)
+            self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

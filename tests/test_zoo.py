@@ -1,0 +1,114 @@
+"""Every model in savedmodels/ reloads, serves, and re-evaluates within 1 point of its metadata.
+
+With no model there yet, the same checks run on a tiny run published into a temporary zoo."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from keras_contrastive import cli, zoo
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ZOO = os.path.join(ROOT, "savedmodels")
+SHIPPED = [(m["name"], v) for m in zoo.list(ZOO) for v in m["versions"]]
+POINT = 0.01  # one percentage point, as a fraction
+
+
+def check_reevaluates(model, sts_dir=None):
+    """Re-evaluates a ZooModel through its serving signature and compares with its metadata."""
+    meta = model.metadata
+    assert meta["modality"] == model.modality and meta["signatures"]
+    assert zoo.directory_bytes(model.path) <= zoo.MAX_MODEL_BYTES
+    if model.modality == "text":
+        sts_dir = sts_dir or zoo.default_sts_dir()
+        if not os.path.isdir(sts_dir):
+            pytest.skip(f"text model {meta['name']}: STS data not found at {sts_dir} (needs ../shared/data/sts)")
+        if "sts_avg" not in meta.get("zoo_evaluation", {}):
+            pytest.fail(f"{meta['name']} was published without STS data: republish it with ../shared/data/sts")
+        assert zoo.evaluate(model, sts_dir)["sts_avg"] == pytest.approx(meta["zoo_evaluation"]["sts_avg"], abs=1.0)
+        return
+    if model.modality != "image":
+        pytest.skip(f"{meta['name']}: no re-evaluation protocol for modality {model.modality!r} in zoo.evaluate yet")
+    now = zoo.evaluate(model)
+    recorded = meta["zoo_evaluation"]
+    assert now["data"] == recorded["data"] == "fashion_mnist_subset"
+    assert now["linear_probe_top1"] == pytest.approx(recorded["linear_probe_top1"], abs=POINT)
+    assert now["knn_top1"] == pytest.approx(recorded["knn_top1"], abs=POINT)
+    if meta["data"]["name"] == "fashion_mnist_subset":
+        # Trained on the subset: the run's own (Keras, in-process) scores must match the SavedModel's.
+        assert now["linear_probe_top1"] == pytest.approx(meta["metrics"]["linear_probe_top1"], abs=POINT)
+        assert now["knn_top1"] == pytest.approx(meta["metrics"]["knn_top1"], abs=POINT)
+
+
+@pytest.mark.parametrize(
+    "name,version",
+    SHIPPED
+    or [
+        pytest.param(
+            None,
+            None,
+            marks=pytest.mark.skip(
+                "savedmodels/ has no models yet: test_publish_load_and_reevaluate_a_tiny_run covers the path"
+            ),
+        )
+    ],
+)
+def test_shipped_model_reloads_serves_and_reevaluates(name, version):
+    model = zoo.load(name, version, root=ZOO)
+    assert model.metadata["name"] == name and model.metadata["version"] == version
+    check_reevaluates(model)
+
+
+def test_zoo_folder_and_readme_are_in_bounds():
+    assert zoo.directory_bytes(ZOO) <= zoo.MAX_ZOO_BYTES
+    if SHIPPED:
+        with open(os.path.join(ZOO, "README.md"), encoding="utf-8") as f:
+            assert f.read() == zoo.readme_text(ZOO), "savedmodels/README.md is stale: python scripts/make_zoo_readme.py"
+
+
+def test_publish_load_and_reevaluate_a_tiny_run(tiny_run_dir, tmp_path):
+    root = str(tmp_path / "savedmodels")
+    assert cli.main(["zoo", "publish", "--run", tiny_run_dir, "--name", "tiny", "--root", root]) == 0
+    assert [m["name"] for m in zoo.list(root)] == ["tiny"] and zoo.list(root)[0]["versions"] == [1]
+    assert sorted(os.listdir(root)) == ["tiny"]  # no staging folder left behind
+
+    model = zoo.load("tiny", root=root)
+    meta = model.metadata
+    with open(os.path.join(tiny_run_dir, "metrics.json"), encoding="utf-8") as f:
+        assert meta["metrics"] == json.load(f)
+    assert meta["method"] == "simclr" and meta["recipe"]["encoder"]["width"] == 4
+    assert meta["data"] == {"source": "fashion_mnist_subset", "name": "fashion_mnist_subset"}
+    assert meta["epochs"] == 1 and meta["train_seconds"] > 0 and "quickstart" in meta["command"]
+    assert "zoo publish" in meta["publish_command"]
+    assert set(meta["signatures"]) == {"serving_default", "serve_image_bytes"}
+    for asset in ("recipe.yaml", "metrics.json", "progress.json", "command.txt", "metadata.json"):
+        assert os.path.isfile(os.path.join(model.path, "assets", asset)), asset
+
+    from keras_contrastive import data, training
+
+    keras_model, _ = training.load_run(tiny_run_dir)
+    images = data.load_data("fashion_mnist_subset").x_test[:8]
+    np.testing.assert_allclose(model(images), keras_model.encoder.predict(images / 255.0, verbose=0), atol=1e-5)
+    check_reevaluates(model)
+
+    # A second publish is version 2; load() picks the latest; the README lists both.
+    second = zoo.publish(tiny_run_dir, "tiny", root=root)
+    assert second.endswith(os.path.join("tiny", "2")) and zoo.load("tiny", root=root).metadata["version"] == 2
+    assert zoo.load("tiny", 1, root=root).metadata["version"] == 1
+    readme = zoo.readme_text(root)
+    assert "| `tiny` | 1 | simclr |" in readme and "| `tiny` | 2 | simclr |" in readme
+    with pytest.raises(FileNotFoundError, match=r"versions \[1, 2\]; version 7 is not one"):
+        zoo.load("tiny", 7, root=root)
+    with pytest.raises(FileNotFoundError, match="No zoo model 'nope'.*models there: tiny"):
+        zoo.load("nope", root=root)
+
+
+def test_publish_refuses_a_model_over_the_size_limit(tiny_run_dir, tmp_path):
+    root = str(tmp_path / "zoo")
+    with pytest.raises(ValueError, match=r"Refusing to publish big: its SavedModel is .* MB, over the 0 MB limit"):
+        zoo.publish(tiny_run_dir, "big", root=root, max_model_bytes=1000)
+    assert zoo.list(root) == [] and os.listdir(root) == []
+    with pytest.raises(ValueError, match="Zoo names are plain identifiers"):
+        zoo.publish(tiny_run_dir, "../escape", root=root)
