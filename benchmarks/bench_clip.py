@@ -14,7 +14,6 @@ The run directory must be fresh: a timing never comes from a resumed run.
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -22,9 +21,9 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+from _results import command_line, write_result  # noqa: E402 (benchmarks/ is on sys.path)
 
 from keras_contrastive import clip_training, recipes  # noqa: E402
-from keras_contrastive.io_utils import atomic_write_json  # noqa: E402
 
 KEYS = (
     "zero_shot_top1",
@@ -79,11 +78,10 @@ def main(argv=None):
             "recipe": args.recipe,
             "overrides": args.set,
             "run_dir": run_dir,
-            "command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
+            "command": command_line(argv),
         }
     )
-    print(json.dumps(result, indent=2))
-    atomic_write_json(args.out, result)
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

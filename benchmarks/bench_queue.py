@@ -14,10 +14,8 @@ JSON: `step_seconds` (median per size), `overhead_vs_no_queue` (fraction),
 """
 
 import argparse
-import json
 import os
 import statistics
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -25,6 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _results import command_line, write_result  # noqa: E402 (benchmarks/ is on sys.path)
 
 from keras_contrastive import recipes, training  # noqa: E402
 
@@ -78,13 +77,9 @@ def main(argv=None):
         "steps_per_round": args.steps,
         "rounds": args.rounds,
         "recipe": args.recipe,
-        "command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
+        "command": command_line(argv),
     }
-    print(json.dumps(result, indent=2))
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ must not come from a resumed run).
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -22,6 +21,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+from _results import command_line, write_result  # noqa: E402 (benchmarks/ is on sys.path)
 
 from keras_contrastive import recipes, text_training  # noqa: E402
 from keras_contrastive.evaluation import sts  # noqa: E402
@@ -71,13 +71,9 @@ def main(argv=None):
         "recipe": args.recipe,
         "overrides": args.set,
         "run_dir": run_dir,
-        "command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
+        "command": command_line(argv),
     }
-    print(json.dumps(result, indent=2))
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

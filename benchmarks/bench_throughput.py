@@ -12,11 +12,9 @@ rounds, plus `peak_rss_mib` of the process.
 """
 
 import argparse
-import json
 import os
 import platform
 import resource
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -24,6 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _results import command_line, write_result  # noqa: E402 (benchmarks/ is on sys.path)
 
 from keras_contrastive.augment import SimCLRAugmentation  # noqa: E402
 from keras_contrastive.backbones import ResNet18  # noqa: E402
@@ -112,13 +111,9 @@ def main(argv=None):
         "machine": f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}",
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
-        "command": "python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])]),
+        "command": command_line(argv or None),
     }
-    print(json.dumps(result, indent=2))
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

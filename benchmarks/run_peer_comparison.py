@@ -31,6 +31,7 @@ import tempfile
 import time
 
 import numpy as np
+from _results import command_line, write_result  # noqa: E402 (benchmarks/ is on sys.path)
 
 GFLOP_PER_IMAGE = 6.7
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -192,13 +193,9 @@ def main(argv=None):
         "steps": args.steps,
         "warmup": args.warmup,
         "rounds": args.rounds,
-        "command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
+        "command": command_line(argv),
     }
-    print(json.dumps(result, indent=2))
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,19 @@
+"""The one way a benchmark reports: its result printed and written as JSON, with the command that made it."""
+
+import json
+import os
+import sys
+
+
+def command_line(argv=None):
+    """The benchmark's command as typed: `python SCRIPT ARGS` (`argv` = the arguments given to `main`)."""
+    return "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
+
+
+def write_result(result, path):
+    """Prints `result` and writes it as JSON to `path` (its folder created if missing)."""
+    print(json.dumps(result, indent=2))
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=2)
+        f.write("\n")
