@@ -18,8 +18,7 @@ class FusedBatchNormalization(layers.BatchNormalization):
 
     Keras 3 normalises with separate moments, multiply and add ops; in
     TensorFlow's CPU build those run as unvectorised Eigen kernels, while
-    `FusedBatchNormV3` (and its gradient) runs as one oneDNN kernel (about
-    12% faster ResNet-18 SimCLR steps on 2 cores in a development A/B).
+    `FusedBatchNormV3` (and its gradient) runs as one oneDNN kernel.
     Same arguments, weights and
     results as `BatchNormalization` up to float round-off: the moving
     variance gets the biased batch variance, as Keras's. Anything but a
