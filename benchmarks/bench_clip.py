@@ -4,7 +4,9 @@ next to their chance levels and to the same model untrained (same seed, same eva
     python benchmarks/bench_clip.py recipes/clip_emoji_tuxpaint.yaml --out FILE \
         [--set section.key=value ...] [--run-dir DIR]
 
-JSON keys: `zero_shot_top1` (held-out emoji, 9 groups), `zero_shot_balanced_top1`,
+JSON keys: `zero_shot_top1` (held-out emoji, 9 groups, each described by its
+Unicode subgroup names), `zero_shot_names_only_top1` (each group by its name
+alone), `zero_shot_balanced_top1`,
 `zero_shot_chance` (1 / 9), `zero_shot_majority` (a constant guess of the
 largest group), `text_to_image_r5` / `image_to_text_r5` (and r1, r10) on the
 held-out pairs with their `..._chance` (a random ranking's), `untrained` (the
@@ -28,6 +30,8 @@ from keras_contrastive import clip_training, recipes  # noqa: E402
 KEYS = (
     "zero_shot_top1",
     "zero_shot_balanced_top1",
+    "zero_shot_names_only_top1",
+    "zero_shot_names_only_balanced_top1",
     "zero_shot_chance",
     "zero_shot_majority",
     "zero_shot_examples",
@@ -59,13 +63,14 @@ def main(argv=None):
     keras.backend.clear_session()
 
     start = time.perf_counter()
-    metrics = clip_training.train(recipe, run_dir, verbose=2)
+    metrics = clip_training.train(recipe, run_dir, verbose=2, command=command_line(argv))
     result = {key: metrics.get(key) for key in KEYS}
     result.update(
         {
             "untrained": {key: before.get(key) for key in KEYS},
             "zero_shot_classes": metrics.get("zero_shot_classes"),
             "zero_shot_templates": metrics.get("zero_shot_templates"),
+            "zero_shot_descriptions": metrics.get("zero_shot_descriptions"),
             "train_pairs": metrics["train_pairs"],
             "held_out_pairs": metrics["held_out_pairs"],
             "train_seconds": metrics["train_seconds"],

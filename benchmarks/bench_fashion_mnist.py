@@ -10,12 +10,12 @@ of `fit`), `epochs`, plus the recipe and command.
 """
 
 import argparse
-import json
 import os
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from _results import command_line, write_result  # noqa: E402 (benchmarks/ is on sys.path)
 
 from keras_contrastive import recipes, training  # noqa: E402
 
@@ -39,7 +39,7 @@ def main(argv=None):
     baselines = "false" if args.no_baselines else "true"
     recipe = recipes.load(args.recipe, overrides=[*args.set, f"evaluate.baselines={baselines}"])
     start = time.perf_counter()
-    metrics = training.train(recipe, run_dir, verbose=2)
+    metrics = training.train(recipe, run_dir, verbose=2, command=command_line(argv))
     wall = time.perf_counter() - start
     result = {
         key: metrics.get(key)
@@ -51,14 +51,10 @@ def main(argv=None):
             "recipe": args.recipe,
             "overrides": args.set,
             "run_dir": run_dir,
-            "command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
+            "command": command_line(argv),
         }
     )
-    print(json.dumps(result, indent=2))
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    with open(out, "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
+    write_result(result, out)
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ def main(argv=None):
     del before_model
     keras.backend.clear_session()
 
-    metrics = text_training.train(recipe, run_dir, verbose=2)
+    metrics = text_training.train(recipe, run_dir, verbose=2, command=command_line(argv))
     model = keras.saving.load_model(os.path.join(run_dir, "model.keras"))
     start = time.perf_counter()
     after = sts.evaluate_sts(sts.sentence_embedder(model)[0], data=data)

@@ -4,12 +4,13 @@ keras-contrastive train RECIPE [--set section.key=value ...] [--output DIR] [--s
 keras-contrastive evaluate linear-probe --run DIR [--data SPEC] [--out FILE]
 keras-contrastive evaluate knn --run DIR [--data SPEC] [--k 200] [--out FILE]
 keras-contrastive evaluate sts --model PATH --sts-dir DIR [--out FILE]
-keras-contrastive export --run DIR --to savedmodels/NAME [--version N]
-keras-contrastive evaluate zero-shot --model RUN --data SPEC --classes LIST [--templates LIST] [--out FILE]  # CLIP
+keras-contrastive export --run DIR --to savedmodels/NAME [--version N] [--quantize int8]
+keras-contrastive evaluate zero-shot --model RUN --data SPEC --classes LIST [--templates LIST]
+    [--descriptions FILE|none] [--out FILE]  # CLIP
 keras-contrastive evaluate retrieval --model RUN [--data SPEC] [--out FILE]  # CLIP
 keras-contrastive evaluate few-shot --run DIR --fraction 0.01|0.1 [--steps 300] [--out FILE]
 keras-contrastive plot embeddings|similarity|temperature --run DIR --out FILE.png
-keras-contrastive zoo publish --run DIR --name NAME [--root savedmodels] | zoo list
+keras-contrastive zoo publish --run DIR --name NAME [--root savedmodels] [--quantize int8] | zoo list
 """
 
 import argparse
@@ -20,6 +21,11 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+DESCRIPTIONS_HELP = (
+    "zero-shot class descriptions: a JSON file {class: [phrases]} (default for the emoji groups: each group's "
+    "Unicode subgroup names; 'none': the class names alone)"
+)
+QUANTIZE_HELP = "int8: weight-only int8 Dense/Embedding kernels (a text encoder's size / 4)"
 DATA_HELP = "fashion_mnist, fashion_mnist_subset, tfds:NAME, folder:PATH (class sub-folders) or npz:PATH"
 
 
@@ -63,6 +69,7 @@ def _parser():
         if kind == "zero-shot":
             p.add_argument("--classes", help="class names in label order: a file (one a line) or comma-separated")
             p.add_argument("--templates", help="prompt templates with {}: a file or comma-separated")
+            p.add_argument("--descriptions", help=DESCRIPTIONS_HELP)
         p.add_argument("--out", help="also write the result as JSON to this file")
 
     few = kinds.add_parser("few-shot", help="fine-tune encoder + linear head on a fraction of labels, vs scratch")
@@ -83,6 +90,8 @@ def _parser():
     export.add_argument("--version", type=int, help="version number (default: the next free one)")
     export.add_argument("--classes", help="CLIP: zero-shot classes, a file or comma-separated (default: emoji groups)")
     export.add_argument("--templates", help="CLIP: zero-shot prompt templates with {}, a file or comma-separated")
+    export.add_argument("--descriptions", help="CLIP: " + DESCRIPTIONS_HELP)
+    export.add_argument("--quantize", choices=["int8"], help=QUANTIZE_HELP)
 
     plot = sub.add_parser("plot", help="PNG figures of a run: embeddings, view similarities, temperature")
     figures = plot.add_subparsers(dest="figure", required=True)
@@ -109,6 +118,7 @@ def _parser():
     publish.add_argument("--name", required=True, help="the model's name, e.g. simclr_quickstart")
     publish.add_argument("--root", help="the zoo folder (default: savedmodels)")
     publish.add_argument("--version", type=int, help="version number (default: the next free one)")
+    publish.add_argument("--quantize", choices=["int8"], help=QUANTIZE_HELP)
     listing = actions.add_parser("list", help="list the zoo's models")
     listing.add_argument("--root", help="the zoo folder (default: savedmodels)")
     return parser
@@ -137,7 +147,11 @@ def _evaluate(args):
     if args.kind in ("zero-shot", "retrieval"):
         from keras_contrastive import clip_training
 
-        kwargs = {"classes": args.classes, "templates": args.templates} if args.kind == "zero-shot" else {}
+        kwargs = (
+            {"classes": args.classes, "templates": args.templates, "descriptions": args.descriptions}
+            if args.kind == "zero-shot"
+            else {}
+        )
         result = clip_training.evaluate_command(args.kind, args.model, args.data, split=args.split, **kwargs)
         print(json.dumps(result, indent=2, sort_keys=True))
         return atomic_write_json(args.out, result) if args.out else None
@@ -177,6 +191,17 @@ def _evaluate(args):
         atomic_write_json(args.out, json.loads(json.dumps(result, default=float)))
 
 
+def run_assets(run_dir):
+    """`{name: text}` of the run files an export carries in its `assets/`."""
+    assets = {}
+    for name in ("recipe.yaml", "metrics.json", "command.txt", "progress.json"):
+        path = os.path.join(run_dir, name)
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                assets[name] = f.read()
+    return assets
+
+
 def _export(args):
     from keras_contrastive import export, training
 
@@ -185,16 +210,18 @@ def _export(args):
     if target is None:
         name = recipe["export"]["name"] or os.path.basename(os.path.normpath(args.run))
         target = os.path.join("savedmodels", name)
-    assets = {}
-    for name in ("recipe.yaml", "metrics.json", "command.txt", "progress.json"):
-        path = os.path.join(args.run, name)
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as f:
-                assets[name] = f.read()
+    assets = run_assets(args.run)
+    if getattr(args, "quantize", None):
+        from keras_contrastive.export.quantize import quantize_weights
+
+        quantize_weights(model, args.quantize)
+        assets["quantization.txt"] = f"{args.quantize}: weight-only, Dense/EinsumDense/Embedding kernels\n"
     if model.modality == "image_text":  # CLIP: image tower, text tower, zero-shot classifier
         from keras_contrastive import clip_training
 
-        paths = clip_training.export_run(model, target, recipe, args.version, assets, args.classes, args.templates)
+        paths = clip_training.export_run(
+            model, target, recipe, args.version, assets, args.classes, args.templates, args.descriptions
+        )
         path = ", ".join(paths.values())
     elif model.modality == "text":  # raw strings in, tokenized in the graph
         from keras_contrastive.text import export_text_encoder
@@ -254,9 +281,11 @@ def _zoo(args):
             print(f"{item['name']}\tversions {item['versions']}\t{item['path']}")
         return
     words = ["zoo", "publish", "--run", args.run, "--name", args.name]
-    words += [f"--{k}={getattr(args, k)}" for k in ("root", "version") if getattr(args, k) is not None]
+    words += [f"--{k}={getattr(args, k)}" for k in ("root", "version", "quantize") if getattr(args, k) is not None]
     command = "keras-contrastive " + " ".join(shlex.quote(str(w)) for w in words)
-    path = zoo.publish(args.run, args.name, root=args.root, version=args.version, command=command)
+    path = zoo.publish(
+        args.run, args.name, root=args.root, version=args.version, command=command, quantize=args.quantize
+    )
     print(f"published {args.run} as {path}")
 
 

@@ -23,6 +23,7 @@ With `lock_text: true` the frozen text tower's features are computed once
 for all captions (LiT), so training costs what the image tower costs.
 """
 
+import json
 import os
 
 import keras
@@ -93,22 +94,49 @@ def default_templates(pairs):
     return zero_shot.EMOJI_TEMPLATES if pairs.class_names == image_text.EMOJI_GROUPS else zero_shot.DEFAULT_TEMPLATES
 
 
-def evaluate_pairs(model, pairs, class_names=None, templates=None, batch_size=256):
-    """Zero-shot (on the pairs that carry a class label) and retrieval metrics of `model` on `pairs`."""
+def default_descriptions(class_names):
+    """The emoji groups' Unicode subgroup names (`image_text.emoji_group_descriptions`) when `class_names` are
+    the emoji groups, else `None` (each class is described by its name)."""
+    if class_names is not None and tuple(class_names) == image_text.EMOJI_GROUPS:
+        return image_text.emoji_group_descriptions()
+    return None
+
+
+def evaluate_pairs(model, pairs, class_names=None, templates=None, batch_size=256, descriptions="default"):
+    """Zero-shot (on the pairs that carry a class label) and retrieval metrics of `model` on `pairs`.
+
+    `descriptions`: `{class: [phrases]}`, `None` (class names alone) or `"default"` (`default_descriptions`).
+    With descriptions, the zero-shot accuracy from the bare class names is also given, as
+    `zero_shot_names_only_top1` / `zero_shot_names_only_balanced_top1`.
+    """
     from keras_contrastive.evaluation import retrieval, zero_shot
 
     image_embeddings = model.encode_images(pairs.images, batch_size=batch_size)
     metrics = retrieval.retrieval_recall(image_embeddings, model.encode_text(pairs.captions), pairs.captions)
     class_names = class_names or pairs.class_names
     templates = list(templates or default_templates(pairs))
+    descriptions = default_descriptions(class_names) if descriptions == "default" else descriptions
     labelled = pairs.labels >= 0
     if class_names and labelled.any():
-        classifier = zero_shot.build_zero_shot_classifier(model, class_names, templates)
         images = pairs.images[labelled].astype("float32") / 255.0
-        probabilities = classifier.predict(images, batch_size=batch_size, verbose=0)
-        scores = zero_shot.zero_shot_accuracy(probabilities, pairs.labels[labelled], len(class_names))
-        metrics.update({f"zero_shot_{k}": v for k, v in scores.items()})
-        metrics.update({"zero_shot_classes": list(class_names), "zero_shot_templates": templates})
+        labels = pairs.labels[labelled]
+
+        def scores(described):
+            classifier = zero_shot.build_zero_shot_classifier(model, class_names, templates, described)
+            probabilities = classifier.predict(images, batch_size=batch_size, verbose=0)
+            return zero_shot.zero_shot_accuracy(probabilities, labels, len(class_names))
+
+        metrics.update({f"zero_shot_{k}": v for k, v in scores(descriptions).items()})
+        if descriptions is not None:
+            names_only = scores(None)
+            metrics.update({f"zero_shot_names_only_{k}": names_only[k] for k in ("top1", "balanced_top1")})
+        metrics.update(
+            {
+                "zero_shot_classes": list(class_names),
+                "zero_shot_templates": templates,
+                "zero_shot_descriptions": descriptions,
+            }
+        )
     return metrics
 
 
@@ -213,11 +241,35 @@ def evaluation_pairs(model, recipe, data_spec=None, split="held_out"):
     return pairs
 
 
-def evaluate_command(kind, model_path, data_spec=None, classes=None, templates=None, split="held_out"):
+def parse_descriptions(value):
+    """`--descriptions`: `"default"` when not given, `None` for `none`, else a JSON file `{class: [phrases]}`."""
+    if value is None:
+        return "default"
+    if value.lower() == "none":
+        return None
+    if not os.path.isfile(value):
+        raise FileNotFoundError(
+            f'--descriptions {value!r} is not a file: give a JSON file {{"class": ["phrase", ...]}}, or \'none\' '
+            "to describe each class by its name."
+        )
+    with open(value, encoding="utf-8") as f:
+        try:
+            descriptions = json.load(f)
+        except json.JSONDecodeError as error:
+            raise ValueError(f'--descriptions {value!r} is not JSON ({error}): write {{"class": ["phrase"]}}.')
+    if not isinstance(descriptions, dict):
+        raise ValueError(f"--descriptions {value!r} holds a {type(descriptions).__name__}, not {{class: [phrases]}}.")
+    return descriptions
+
+
+def evaluate_command(
+    kind, model_path, data_spec=None, classes=None, templates=None, split="held_out", descriptions=None
+):
     """The result dict of `keras-contrastive evaluate zero-shot|retrieval`."""
     model, recipe = load_clip(model_path)
     pairs = evaluation_pairs(model, recipe, data_spec, split)
     classes, templates = parse_list(classes, "classes"), parse_list(templates, "templates")
+    descriptions = parse_descriptions(descriptions)
     if kind == "retrieval":
         from keras_contrastive.evaluation import retrieval
 
@@ -235,21 +287,40 @@ def evaluate_command(kind, model_path, data_spec=None, classes=None, templates=N
                 f"--classes lists {len(class_names)} names but {pairs.name} has {len(pairs.class_names)} classes "
                 f"({', '.join(pairs.class_names)}), in that order."
             )
-        result = evaluate_pairs(model, pairs, class_names, templates)
+        result = evaluate_pairs(model, pairs, class_names, templates, descriptions=descriptions)
         result = {k: v for k, v in result.items() if k.startswith("zero_shot_")}
     result.update({"model": os.fspath(model_path), "data": pairs.name, "split": split})
     return result
 
 
-def export_run(model, target, recipe, version=None, assets=None, classes=None, templates=None):
-    """Exports a CLIP run (see `export.clip_export.export_clip`); the zero-shot classifier is over
-    `classes`, or the classes of the run's data (the emoji groups)."""
+def zero_shot_setup(recipe, classes=None, templates=None, descriptions=None):
+    """`(classes, templates, descriptions)` of a run's zero-shot classifier from the CLI's `--classes`,
+    `--templates`, `--descriptions` values: by default the run's emoji groups (if its data holds emoji), their
+    Unicode subgroup descriptions and `EMOJI_TEMPLATES`; `DEFAULT_TEMPLATES` for other data."""
     from keras_contrastive.evaluation.zero_shot import DEFAULT_TEMPLATES, EMOJI_TEMPLATES
-    from keras_contrastive.export.clip_export import export_clip
 
     classes = parse_list(classes, "classes")
     emoji = "emoji" in str(recipe["data"]["source"]).split("+")
     if classes is None and emoji:
         classes = list(image_text.EMOJI_GROUPS)
-    templates = parse_list(templates, "templates") or (EMOJI_TEMPLATES if emoji else DEFAULT_TEMPLATES)
-    return export_clip(model, target, class_names=classes, templates=templates, version=version, assets=assets)
+    templates = parse_list(templates, "templates") or list(EMOJI_TEMPLATES if emoji else DEFAULT_TEMPLATES)
+    descriptions = parse_descriptions(descriptions)
+    descriptions = default_descriptions(classes) if descriptions == "default" else descriptions
+    return classes, templates, descriptions
+
+
+def export_run(model, target, recipe, version=None, assets=None, classes=None, templates=None, descriptions=None):
+    """Exports a CLIP run (see `export.clip_export.export_clip`); the zero-shot classifier is set up by
+    `zero_shot_setup` from the CLI's values."""
+    from keras_contrastive.export.clip_export import export_clip
+
+    classes, templates, descriptions = zero_shot_setup(recipe, classes, templates, descriptions)
+    return export_clip(
+        model,
+        target,
+        class_names=classes,
+        templates=templates,
+        version=version,
+        assets=assets,
+        descriptions=descriptions,
+    )

@@ -95,7 +95,9 @@ class ZooModel:
 
     Image models take `[N, H, W, C]` uint8 pixels or float32 in `[0, 1]`
     (`serving_default`, in batches); text models take a list of strings.
-    Both return float32 embeddings `[N, D]`.
+    Both return float32 embeddings `[N, D]`. Image-text (CLIP) models are
+    published as their zero-shot classifier: images in (`serve_images`),
+    class probabilities `[N, K]` out, over `class_names`.
 
     Attributes:
         path: str. The version folder.
@@ -117,10 +119,15 @@ class ZooModel:
 
             self.loaded = load_exported(path)
         self.signatures = dict(self.loaded.signatures)
+        self.class_names = None
+        if self.modality == "image_text":
+            with open(os.path.join(path, "assets", "classes.txt"), encoding="utf-8") as f:
+                self.class_names = [line.rstrip("\n") for line in f if line.strip()]
 
     @property
     def image_shape(self):
-        spec = self.signatures["serving_default"].structured_input_signature[1]
+        signature = "serve_images" if self.modality == "image_text" else "serving_default"
+        spec = self.signatures[signature].structured_input_signature[1]
         return tuple(spec["images"].shape[1:]) if "images" in spec else None
 
     def __call__(self, inputs, batch_size=512):
@@ -132,6 +139,15 @@ class ZooModel:
         from keras_contrastive.export import embed_images
 
         inputs = np.asarray(inputs)
+        if self.modality == "image_text":
+            import tensorflow as tf
+
+            classify = self.signatures["serve_images"]
+            chunks = [
+                classify(images=tf.constant(images_to_float(inputs[i : i + batch_size])))["probabilities"].numpy()
+                for i in range(0, len(inputs), batch_size)
+            ]
+            return np.concatenate(chunks, axis=0)
         chunks = [
             embed_images(self.loaded, images_to_float(inputs[i : i + batch_size]))
             for i in range(0, len(inputs), batch_size)
@@ -185,13 +201,19 @@ def evaluate(model, sts_dir=None):
     Image models: linear probe and kNN (`evaluation.evaluate_features`, the
     recipe's `knn_k` / `knn_temperature`) on the shipped Fashion-MNIST subset,
     fractions in `[0, 1]`. Text models: STS Spearman x 100 average
-    (`evaluation.evaluate_sts`) when `sts_dir` exists, else `{}`.
+    (`evaluation.evaluate_sts`) when `sts_dir` exists, else `{}`. Image-text
+    (CLIP) zero-shot classifiers: top-1 on the labelled held-out pairs of the
+    run's data (the held-out emoji, never trained on).
 
     Returns:
-        A dict: `data` and `linear_probe_top1`, `knn_top1` (images), or
-        `data` and `sts_avg` (text).
+        A dict: `data` and `linear_probe_top1`, `knn_top1` (images), `data`
+        and `sts_avg` (text), or `data`, `zero_shot_top1`,
+        `zero_shot_balanced_top1`, `zero_shot_examples` (image-text).
     """
     from keras_contrastive import evaluation
+
+    if model.modality == "image_text":
+        return _evaluate_zero_shot(model)
 
     if model.modality == "text":
         sts_dir = sts_dir or default_sts_dir()
@@ -212,6 +234,21 @@ def evaluate(model, sts_dir=None):
         knn_temperature=cfg.get("knn_temperature", 0.1),
     )
     return {"data": splits.name, "linear_probe_top1": scores["linear_probe_top1"], "knn_top1": scores["knn_top1"]}
+
+
+def _evaluate_zero_shot(model):
+    from keras_contrastive import clip_training
+    from keras_contrastive.evaluation.zero_shot import zero_shot_accuracy
+
+    recipe = model.metadata["recipe"]
+    recipe = {**recipe, "data": {**recipe["data"], "image_size": builtins.list(model.image_shape[:2])}}
+    pairs = clip_training.load_pairs(recipe).split("held_out")
+    labelled = pairs.labels >= 0 if pairs.labels is not None else np.zeros(len(pairs), bool)
+    if not labelled.any():
+        raise ValueError(f"{model.metadata.get('name')}: the held-out pairs of {pairs.name} carry no class labels.")
+    probabilities = model(pairs.images[labelled])
+    scores = zero_shot_accuracy(probabilities, pairs.labels[labelled], len(model.class_names))
+    return {"data": pairs.name, **{f"zero_shot_{k}": scores[k] for k in ("top1", "balanced_top1", "examples")}}
 
 
 def _signature_summary(signatures):
@@ -238,8 +275,39 @@ def _read_run_file(run_dir, name, parse=None):
     return parse(text) if parse else text
 
 
+def _modality(recipe):
+    from keras_contrastive import models
+
+    if not recipe.get("method"):
+        raise FileNotFoundError(
+            "The run directory has no recipe.yaml: is it a run written by `keras-contrastive train`?"
+        )
+    return models.get_method(recipe["method"]["name"]).modality
+
+
+def _export_zero_shot(run_dir, target, version, quantize=None):
+    """A CLIP run's zero-shot classifier (`clip_training.zero_shot_setup`'s defaults) as `target/<version>/`:
+    the zoo's form of an image-text model (its text tower, e.g. MiniLM, is too large for the zoo)."""
+    from keras_contrastive import cli, clip_training, training
+    from keras_contrastive.export.clip_export import export_zero_shot_classifier
+
+    model, recipe = training.load_run(run_dir)
+    classes, templates, descriptions = clip_training.zero_shot_setup(recipe)
+    if not classes:
+        raise ValueError(
+            f"{run_dir} is a CLIP run on {recipe['data']['source']}, whose pairs carry no classes: the zoo holds a "
+            "CLIP model as its zero-shot classifier. Export it with `keras-contrastive export --classes ...` instead."
+        )
+    assets = cli.run_assets(run_dir)
+    if quantize:
+        from keras_contrastive.export.quantize import quantize_weights
+
+        quantize_weights(model, quantize)
+    return export_zero_shot_classifier(model, target, classes, templates, version, assets, descriptions)
+
+
 def publish(run_dir, name, root=None, version=None, command=None, max_model_bytes=MAX_MODEL_BYTES,
-            max_zoo_bytes=MAX_ZOO_BYTES, sts_dir=None):  # fmt: skip
+            max_zoo_bytes=MAX_ZOO_BYTES, sts_dir=None, quantize=None):  # fmt: skip
     """Exports a finished run into the zoo as `root/name/<version>/` with `assets/metadata.json`.
 
     The export (`keras-contrastive export`, which also copies the run's
@@ -261,6 +329,9 @@ def publish(run_dir, name, root=None, version=None, command=None, max_model_byte
             to 60 MB.
         sts_dir: str or None. STS data for text models. Defaults to
             `default_sts_dir()`.
+        quantize: str or None. `"int8"`: export with weight-only int8
+            Dense / Embedding kernels (`export.quantize`), e.g. for a text
+            encoder over the size limit. Defaults to `None`.
 
     Returns:
         The version folder, as a str.
@@ -284,18 +355,20 @@ def publish(run_dir, name, root=None, version=None, command=None, max_model_byte
     staging = os.path.join(root, f".publish-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        cli._export(argparse.Namespace(run=run_dir, to=os.path.join(staging, name), version=int(version)))
-        staged = os.path.join(staging, name, str(int(version)))
         recipe = yaml.safe_load(_read_run_file(run_dir, "recipe.yaml") or "{}")
+        if _modality(recipe) == "image_text":
+            _export_zero_shot(run_dir, os.path.join(staging, name), int(version), quantize)
+        else:
+            to = os.path.join(staging, name)
+            cli._export(argparse.Namespace(run=run_dir, to=to, version=int(version), quantize=quantize))
+        staged = os.path.join(staging, name, str(int(version)))
         metrics = _read_run_file(run_dir, "metrics.json", json.loads) or {}
         progress = _read_run_file(run_dir, "progress.json", json.loads) or {}
         train_command = (_read_run_file(run_dir, "command.txt") or "").strip() or None
         import keras
         import tensorflow as tf
 
-        from keras_contrastive import models
-
-        modality = models.get_method(recipe["method"]["name"]).modality
+        modality = _modality(recipe)
         metadata = {
             "name": name,
             "version": int(version),
@@ -309,6 +382,7 @@ def publish(run_dir, name, root=None, version=None, command=None, max_model_byte
             "epochs": progress.get("epochs_done", metrics.get("epochs")),
             "command": train_command,
             "publish_command": command,
+            "quantization": quantize,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "versions": {
                 "keras_contrastive": keras_contrastive.__version__,
@@ -318,8 +392,7 @@ def publish(run_dir, name, root=None, version=None, command=None, max_model_byte
         }
         model = ZooModel(staged, metadata)
         metadata["signatures"] = _signature_summary(model.signatures)
-        # CLIP's zero-shot protocol is not wired here yet: such a model is published without zoo_evaluation.
-        metadata["zoo_evaluation"] = evaluate(model, sts_dir=sts_dir) if modality in ("image", "text") else {}
+        metadata["zoo_evaluation"] = evaluate(model, sts_dir=sts_dir)
         with open(os.path.join(staged, "assets", METADATA), "w", encoding="utf-8") as f:
             json.dump(metadata, f, indent=2, sort_keys=True, default=float)
             f.write("\n")
@@ -327,7 +400,8 @@ def publish(run_dir, name, root=None, version=None, command=None, max_model_byte
         if size > max_model_bytes:
             raise ValueError(
                 f"Refusing to publish {name}: its SavedModel is {size / 2**20:.1f} MB, over the "
-                f"{max_model_bytes / 2**20:.0f} MB limit per zoo model. Use a smaller encoder (encoder.width)."
+                f"{max_model_bytes / 2**20:.0f} MB limit per zoo model. Use a smaller encoder (encoder.width)"
+                + ("." if quantize else ", or publish with --quantize int8 (Dense / Embedding kernels in int8).")
             )
         zoo_size = directory_bytes(root) - directory_bytes(staging) + size
         if zoo_size > max_zoo_bytes:
@@ -357,7 +431,8 @@ def readme_text(root=None):
         "<!-- Generated by scripts/make_zoo_readme.py from each version's assets/metadata.json: do not edit. -->",
         "",
         "Exported encoders in TensorFlow Serving's layout, `savedmodels/<name>/<version>/` (a SavedModel:",
-        "`saved_model.pb`, `variables/`, `assets/`). Every model here is produced only by",
+        "`saved_model.pb`, `variables/`, `assets/`). Every model here is produced only by training its recipe",
+        "and publishing the run:",
         "",
         "```bash",
         "keras-contrastive train recipes/<recipe>.yaml --output runs/<recipe>",
@@ -365,17 +440,21 @@ def readme_text(root=None):
         "python scripts/make_zoo_readme.py",
         "```",
         "",
+        "(or `python benchmarks/bench_*.py recipes/<recipe>.yaml`, which trains through the same",
+        "`training.train` and then measures; each model's own commands are listed below).",
         "`zoo publish` runs `export`, evaluates the exported SavedModel through its serving signature",
         "(`zoo_evaluation`: linear probe and kNN on the Fashion-MNIST subset shipped in the package; STS for",
-        "text models) and writes `assets/metadata.json` (recipe, data, metrics, training time, commands,",
-        "signatures) beside the run's `recipe.yaml`, `metrics.json`, `progress.json` and `command.txt`.",
+        "text models; zero-shot top-1 on the held-out emoji for CLIP, which the zoo holds as its zero-shot",
+        "classifier: image in, probabilities over the 9 emoji groups out) and writes `assets/metadata.json`",
+        "(recipe, data, metrics, training time, commands, signatures) beside the run's `recipe.yaml`,",
+        "`metrics.json`, `progress.json` and `command.txt`.",
         f"A model over {MAX_MODEL_BYTES // 2**20} MB, or a zoo over {MAX_ZOO_BYTES // 2**20} MB, is refused.",
         "`tests/test_zoo.py` reloads every model and checks it re-evaluates within 1 point.",
         "",
         "```python",
         "from keras_contrastive import zoo",
         "model = zoo.load('NAME')          # latest version; zoo.list() lists them",
-        "embeddings = model(images)        # uint8 or float32 [N, H, W, C] -> [N, D]",
+        "embeddings = model(images)        # uint8 or float32 [N, H, W, C] -> [N, D] (CLIP: [N, classes])",
         "model.metadata['metrics']",
         "```",
         "",
@@ -392,20 +471,25 @@ def readme_text(root=None):
         lines += ["No models yet.", ""]
         return "\n".join(lines)
     lines += [
-        "| model | version | method | data | epochs | training | linear probe % | kNN % | SavedModel probe % | size |",
+        "| model | version | method | data | epochs | training | linear probe % | kNN % "
+        "| SavedModel re-evaluated (subset probe, STS or zero-shot) | size |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for path, meta in entries:
         metrics, zoo_eval = meta.get("metrics", {}), meta.get("zoo_evaluation", {})
         seconds = meta.get("train_seconds")
-        zoo_probe = _fmt(zoo_eval.get("linear_probe_top1")) if "linear_probe_top1" in zoo_eval else None
-        if zoo_probe is None and "sts_avg" in zoo_eval:
+        zoo_probe = "-"
+        if "linear_probe_top1" in zoo_eval:
+            zoo_probe = f"probe {_fmt(zoo_eval['linear_probe_top1'])} %"
+        elif "sts_avg" in zoo_eval:
             zoo_probe = f"STS {zoo_eval['sts_avg']:.1f}"
+        elif "zero_shot_top1" in zoo_eval:
+            zoo_probe = f"zero-shot {_fmt(zoo_eval['zero_shot_top1'])} %"
         lines.append(
             f"| `{meta.get('name')}` | {meta.get('version')} | {meta.get('method', '-')} | "
             f"{(meta.get('data') or {}).get('name') or '-'} | {meta.get('epochs', '-')} | "
             f"{'-' if seconds is None else f'{seconds / 60:.1f} min'} | {_fmt(metrics.get('linear_probe_top1'))} | "
-            f"{_fmt(metrics.get('knn_top1'))} | {zoo_probe or '-'} | {directory_bytes(path) / 2**20:.1f} MB |"
+            f"{_fmt(metrics.get('knn_top1'))} | {zoo_probe} | {directory_bytes(path) / 2**20:.1f} MB |"
         )
     lines.append("")
     for path, meta in entries:

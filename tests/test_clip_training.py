@@ -68,9 +68,33 @@ def test_cli_retrieval_zero_shot_and_export(run, tmp_path, capsys):
         result = json.loads(out.read_text())
         assert result["zero_shot_chance"] == pytest.approx(1 / 9) and result["zero_shot_examples"] > 300
         assert result["zero_shot_templates"] == ["a {} .", "{}"]
+        # The emoji groups are described by their Unicode subgroups by default; names-only is reported beside.
+        assert result["zero_shot_descriptions"] == image_text.emoji_group_descriptions()
+        assert 0.0 <= result["zero_shot_names_only_top1"] <= 1.0
+        described = tmp_path / "described.json"
+        described.write_text(json.dumps({g: [g.lower()] for g in image_text.EMOJI_GROUPS}))
+        out_described = tmp_path / "zero_shot_described.json"
+        assert cli.main([*args, "--descriptions", str(described), "--out", str(out_described)]) == 0
+        assert json.loads(out_described.read_text())["zero_shot_descriptions"]["Flags"] == ["flags"]
+        assert cli.main([*args, "--templates", "a {} .,{}", "--descriptions", "none", "--out", str(out)]) == 0
+        names_only = json.loads(out.read_text())
+        assert names_only["zero_shot_descriptions"] is None and "zero_shot_names_only_top1" not in names_only
+        assert names_only["zero_shot_top1"] == pytest.approx(result["zero_shot_names_only_top1"])
+        assert cli.main([*args, "--descriptions", str(tmp_path / "missing.json")]) == 2
+        assert "is not a file" in capsys.readouterr().err
+        described.write_text("{not json")
+        assert cli.main([*args, "--descriptions", str(described)]) == 2
+        assert "is not JSON" in capsys.readouterr().err
         assert cli.main([*args, "--classes", "cat,dog"]) == 2
         assert "lists 2 names but emoji has 9 classes" in capsys.readouterr().err
     assert cli.main(["export", "--run", str(root / "run"), "--to", str(tmp_path / "sm"), "--classes", "cat,dog"]) == 0
     assert sorted(os.listdir(tmp_path / "sm")) == ["image_tower", "text_tower", "zero_shot"]
+    described = tmp_path / "two.json"
+    described.write_text(json.dumps({"cat": ["cat", "kitten"], "dog": ["dog"]}))
+    export = ["export", "--run", str(root / "run"), "--to", str(tmp_path / "sm"), "--classes", "cat,dog"]
+    assert cli.main([*export, "--descriptions", str(described)]) == 0
+    assets = tmp_path / "sm" / "zero_shot" / "2" / "assets"
+    assert json.loads((assets / "descriptions.json").read_text()) == {"cat": ["cat", "kitten"], "dog": ["dog"]}
+    assert not (tmp_path / "sm" / "zero_shot" / "1" / "assets" / "descriptions.json").exists()
     assert cli.main(["evaluate", "zero-shot", "--model", str(root / "run")]) == 2
     assert "carries no class labels" in capsys.readouterr().err

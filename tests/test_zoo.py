@@ -8,7 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from keras_contrastive import cli, zoo
+from keras_contrastive import cli, recipes, training, zoo
+from keras_contrastive.data import image_text
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ZOO = os.path.join(ROOT, "savedmodels")
@@ -29,8 +30,16 @@ def check_reevaluates(model, sts_dir=None):
             pytest.fail(f"{meta['name']} was published without STS data: republish it with ../shared/data/sts")
         assert zoo.evaluate(model, sts_dir)["sts_avg"] == pytest.approx(meta["zoo_evaluation"]["sts_avg"], abs=1.0)
         return
-    if model.modality != "image":
-        pytest.skip(f"{meta['name']}: no re-evaluation protocol for modality {model.modality!r} in zoo.evaluate yet")
+    if model.modality == "image_text":
+        if not (os.path.exists(image_text.EMOJI_FONT) and os.path.exists(image_text.EMOJI_TEST)):
+            pytest.skip(f"{meta['name']}: apt-get install -y fonts-noto-color-emoji unicode-data")
+        now, recorded = zoo.evaluate(model), meta["zoo_evaluation"]
+        assert now["zero_shot_examples"] == recorded["zero_shot_examples"] > 0
+        assert now["zero_shot_top1"] == pytest.approx(recorded["zero_shot_top1"], abs=POINT)
+        # The run's own (Keras, in-process) zero-shot score on the same held-out pairs, same descriptions.
+        assert now["zero_shot_top1"] == pytest.approx(meta["metrics"]["zero_shot_top1"], abs=POINT)
+        return
+    assert model.modality == "image", model.modality
     now = zoo.evaluate(model)
     recorded = meta["zoo_evaluation"]
     assert now["data"] == recorded["data"] == "fashion_mnist_subset"
@@ -112,3 +121,61 @@ def test_publish_refuses_a_model_over_the_size_limit(tiny_run_dir, tmp_path):
     assert zoo.list(root) == [] and os.listdir(root) == []
     with pytest.raises(ValueError, match="Zoo names are plain identifiers"):
         zoo.publish(tiny_run_dir, "../escape", root=root)
+
+
+needs_emoji = pytest.mark.skipif(
+    not (os.path.exists(image_text.EMOJI_FONT) and os.path.exists(image_text.EMOJI_TEST)),
+    reason="apt-get install -y fonts-noto-color-emoji unicode-data",
+)
+
+
+def _tiny_clip_run(run_dir, source, batch_size):
+    from keras_contrastive.text.testing import TINY_VOCABULARY
+
+    text_encoder = {"name": "small_transformer", "vocabulary": TINY_VOCABULARY, "num_layers": 1, "num_heads": 2,
+                    "hidden_dim": 8, "intermediate_dim": 16, "sequence_length": 12}  # fmt: skip
+    recipe = recipes.validate(
+        {
+            "method": {"name": "clip", "embed_dim": 8, "text_encoder": text_encoder},
+            "encoder": {"name": "convnet", "width": 4, "stages": 2},
+            "data": {"source": source, "image_size": [16, 16]},
+            "augment": {"crop_scale": [0.6, 1.0], "horizontal_flip": False},
+            "train": {"epochs": 1, "steps_per_epoch": 2, "batch_size": batch_size, "online_probe": False},
+        }
+    )
+    return training.train(recipe, str(run_dir), verbose=0, command=f"keras-contrastive train (tiny {source} CLIP)")
+
+
+@needs_emoji
+def test_a_clip_run_is_published_as_its_zero_shot_classifier(tmp_path):
+    metrics = _tiny_clip_run(tmp_path / "run", "emoji", 32)
+    root = str(tmp_path / "zoo")
+    assert cli.main(["zoo", "publish", "--run", str(tmp_path / "run"), "--name", "tiny_clip", "--root", root]) == 0
+    model = zoo.load("tiny_clip", root=root)
+    assert model.modality == "image_text" and model.class_names == list(image_text.EMOJI_GROUPS)
+    assert set(model.signatures) == {"serving_default", "serve_images"}
+    assert os.path.isfile(os.path.join(model.path, "assets", "descriptions.json"))
+    pairs = image_text.load_emoji((16, 16)).split("held_out")
+    probabilities = model(pairs.images[:5])
+    assert probabilities.shape == (5, 9)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    recorded = model.metadata["zoo_evaluation"]
+    assert recorded["data"] == "emoji" and recorded["zero_shot_examples"] == metrics["zero_shot_examples"]
+    check_reevaluates(model)
+
+
+def test_a_clip_run_without_classes_is_refused(tmp_path):
+    from PIL import Image
+
+    from keras_contrastive.text.testing import TINY_SENTENCES
+
+    folder = tmp_path / "pairs"
+    folder.mkdir()
+    for i, sentence in enumerate(TINY_SENTENCES[:8]):
+        Image.new("RGB", (16, 16), (i * 30, 0, 0)).save(folder / f"{i}.png")
+        (folder / f"{i}.txt").write_text(sentence + "\n")
+    _tiny_clip_run(tmp_path / "run", f"folder:{folder}", 4)
+    root = tmp_path / "zoo"
+    with pytest.raises(ValueError, match="carry no classes: the zoo holds a CLIP model as its zero-shot classifier"):
+        zoo.publish(str(tmp_path / "run"), "folder_clip", root=str(root))
+    assert zoo.list(str(root)) == [] and os.listdir(root) == []

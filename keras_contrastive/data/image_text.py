@@ -291,6 +291,30 @@ def parse_emoji_test(path=EMOJI_TEST):
     return entries
 
 
+def emoji_group_descriptions(path=EMOJI_TEST):
+    """`{group: [group, *subgroups]}` for the 9 `EMOJI_GROUPS`: each group with the names of its subgroups in
+    `emoji-test.txt` ("face-smiling" -> "face smiling"), Unicode's own description of what a group holds.
+
+    Zero-shot classification can describe a class by several phrases (`zero_shot.class_text_embeddings`); a
+    group's name alone ("Objects", "Symbols") says little of what its emoji look like.
+    """
+    if not os.path.isfile(path):
+        raise _missing_package(path, "unicode-data")
+    descriptions, group = {}, None
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("# group:"):
+                group = line.split(":", 1)[1].strip()
+                if group in EMOJI_GROUPS:
+                    descriptions[group] = [group]
+            elif line.startswith("# subgroup:") and group in EMOJI_GROUPS:
+                descriptions[group].append(line.split(":", 1)[1].strip().replace("-", " "))
+    missing = [g for g in EMOJI_GROUPS if g not in descriptions]
+    if missing:
+        raise ValueError(f"{path!r} has no group {missing}: is it Unicode's emoji-test.txt?")
+    return {g: descriptions[g] for g in EMOJI_GROUPS}
+
+
 def emoji_split_key(name):
     """An emoji's name without its skin tones: the variants of one emoji share a side of the split."""
     base, _, qualifiers = name.partition(": ")

@@ -3,7 +3,10 @@
 Each class name is put into every prompt template ("an emoji of {}."), the
 prompts are embedded by the text tower, L2-normalised, averaged over the
 templates and normalised again (the paper's prompt ensembling); an image's
-class is the one whose embedding is most similar to the image's. The
+class is the one whose embedding is most similar to the image's. A class can
+also be described by several phrases (`descriptions`, e.g. an emoji group by
+the names of its subgroups); its embedding is then the mean over every
+phrase x template. The
 classifier is a Keras model, images in, class probabilities out, so it can be
 exported and served like any other.
 """
@@ -18,17 +21,41 @@ DEFAULT_TEMPLATES = ("a photo of a {}.", "a picture of {}.", "{}")
 EMOJI_TEMPLATES = ("an emoji of {}.", "{} emoji", "{}")
 
 
-def class_text_embeddings(model, class_names, templates=DEFAULT_TEMPLATES):
-    """float32 `[K, E]`: for each class, the normalised mean of its normalised prompt embeddings."""
+def class_phrases(class_names, descriptions=None):
+    """`[[phrase, ...] per class]`: each class's phrases in `descriptions` (a dict `{class name: [phrases]}`),
+    or its name alone. Every class must be described when `descriptions` is given."""
+    class_names = [str(c) for c in class_names]
+    if descriptions is None:
+        return [[name] for name in class_names]
+    if not isinstance(descriptions, dict):
+        raise TypeError(f"descriptions must be a dict {{class name: [phrases]}}; received {type(descriptions)}.")
+    missing = [name for name in class_names if not descriptions.get(name)]
+    if missing:
+        raise ValueError(
+            f"descriptions lack the classes {missing}: give each class at least one phrase (its name will do)."
+        )
+    phrases = [descriptions[name] for name in class_names]
+    bad = [p for p in phrases if isinstance(p, str) or not all(isinstance(x, str) and x.strip() for x in p)]
+    if bad:
+        raise ValueError(f"Each class's description is a list of non-empty phrases; received {bad[0]!r}.")
+    return [list(p) for p in phrases]
+
+
+def class_text_embeddings(model, class_names, templates=DEFAULT_TEMPLATES, descriptions=None):
+    """float32 `[K, E]`: for each class, the normalised mean of the normalised embeddings of its prompts
+    (each of its phrases, `class_phrases`, in each template)."""
     class_names, templates = list(class_names), list(templates)
     if not class_names:
         raise ValueError("Zero-shot classification needs at least one class name.")
     bad = [t for t in templates if "{}" not in t]
     if not templates or bad:
         raise ValueError(f"Prompt templates must each hold '{{}}' (where the class name goes); received {templates}.")
-    prompts = [t.format(name) for name in class_names for t in templates]
-    embeddings = model.encode_text(prompts).reshape(len(class_names), len(templates), -1)
-    return np.asarray(l2_normalize(np.mean(embeddings, axis=1)), dtype="float32")
+    phrases = class_phrases(class_names, descriptions)
+    prompts = [t.format(phrase) for class_ in phrases for phrase in class_ for t in templates]
+    embeddings = np.asarray(l2_normalize(model.encode_text(prompts)))
+    ends = np.cumsum([len(class_) * len(templates) for class_ in phrases])
+    means = [np.mean(chunk, axis=0) for chunk in np.split(embeddings, ends[:-1])]
+    return np.asarray(l2_normalize(np.stack(means)), dtype="float32")
 
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")
@@ -63,7 +90,7 @@ class ZeroShotHead(keras.layers.Layer):
         return config
 
 
-def build_zero_shot_classifier(model, class_names, templates=DEFAULT_TEMPLATES):
+def build_zero_shot_classifier(model, class_names, templates=DEFAULT_TEMPLATES, descriptions=None):
     """A functional `keras.Model`: images `[B, H, W, C]` in `[0, 1]` to class probabilities `[B, K]`.
 
     Args:
@@ -72,8 +99,11 @@ def build_zero_shot_classifier(model, class_names, templates=DEFAULT_TEMPLATES):
         class_names: list of str. The classes, in output order.
         templates: list of str. Prompt templates holding `{}`. Defaults to
             `DEFAULT_TEMPLATES`.
+        descriptions: dict or None. `{class name: [phrases]}` put into the
+            templates instead of the bare name (`class_phrases`). Defaults
+            to `None`.
     """
-    weights = class_text_embeddings(model, class_names, templates)
+    weights = class_text_embeddings(model, class_names, templates, descriptions)
     image_tower = model.image_embedder()
     head = ZeroShotHead(class_names, weights.shape[1], scale=float(model.logit_scale()), name="zero_shot_head")
     head.class_embeddings.assign(weights)
@@ -95,9 +125,11 @@ def zero_shot_accuracy(probabilities, labels, num_classes):
     }
 
 
-def evaluate_zero_shot(model, images, labels, class_names, templates=DEFAULT_TEMPLATES, batch_size=256):
+def evaluate_zero_shot(
+    model, images, labels, class_names, templates=DEFAULT_TEMPLATES, batch_size=256, descriptions=None
+):
     """Zero-shot accuracy (`zero_shot_accuracy`) of `model` on uint8 or float `images` with int `labels`."""
-    classifier = build_zero_shot_classifier(model, class_names, templates)
+    classifier = build_zero_shot_classifier(model, class_names, templates, descriptions)
     images = np.asarray(images)
     if images.dtype == np.uint8:
         images = images.astype("float32") / 255.0

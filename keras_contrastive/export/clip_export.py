@@ -16,6 +16,7 @@ Each directory is written atomically (a hidden sibling renamed into place)
 and never over an existing version.
 """
 
+import json
 import os
 
 import keras
@@ -56,7 +57,7 @@ def _zero_shot_archive(classifier, class_names):
         return classify(images)
 
     archive = keras.export.ExportArchive()
-    archive.track(classifier)
+    # Not archive.track(classifier): see export_encoder._build_archive (every weight would be saved twice).
     archive.add_endpoint(
         name="serving_default",
         fn=serving_default,
@@ -70,22 +71,30 @@ def _zero_shot_archive(classifier, class_names):
     return archive
 
 
-def export_zero_shot_classifier(model, base_dir, class_names, templates=DEFAULT_TEMPLATES, version=None, assets=None):
-    """The zero-shot classifier of `model` over `class_names` as `base_dir/<version>/` (see the module table);
-    `assets/classes.txt` and `assets/templates.txt` list the classes and prompts."""
-    classifier = build_zero_shot_classifier(model, class_names, templates)
+def export_zero_shot_classifier(
+    model, base_dir, class_names, templates=DEFAULT_TEMPLATES, version=None, assets=None, descriptions=None
+):
+    """The zero-shot classifier of `model` over `class_names` (each described by its `descriptions` phrases, or
+    its name) as `base_dir/<version>/` (see the module table); `assets/classes.txt`, `assets/templates.txt` and
+    `assets/descriptions.json` (if any) list the classes and prompts."""
+    classifier = build_zero_shot_classifier(model, class_names, templates, descriptions)
     _check_finite_weights(classifier)
     assets = {
         **(assets or {}),
         "classes.txt": "\n".join(class_names) + "\n",
         "templates.txt": "\n".join(templates) + "\n",
     }
+    if descriptions is not None:
+        assets["descriptions.json"] = json.dumps({c: descriptions[c] for c in class_names}, indent=2) + "\n"
     return write_archive(_zero_shot_archive(classifier, class_names), base_dir, version=version, assets=assets)
 
 
-def export_clip(model, base_dir, class_names=None, templates=DEFAULT_TEMPLATES, version=None, assets=None):
+def export_clip(
+    model, base_dir, class_names=None, templates=DEFAULT_TEMPLATES, version=None, assets=None, descriptions=None
+):
     """Exports the image tower, the text tower and (if `class_names`) the zero-shot classifier of a
-    `models.CLIP` under `base_dir` (`image_tower/`, `text_tower/`, `zero_shot/`).
+    `models.CLIP` under `base_dir` (`image_tower/`, `text_tower/`, `zero_shot/`); `descriptions` as in
+    `export_zero_shot_classifier`.
 
     Returns:
         dict `{"image_tower": dir, "text_tower": dir[, "zero_shot": dir]}` of version directories.
@@ -103,6 +112,12 @@ def export_clip(model, base_dir, class_names=None, templates=DEFAULT_TEMPLATES, 
     }
     if class_names:
         paths["zero_shot"] = export_zero_shot_classifier(
-            model, os.path.join(base_dir, "zero_shot"), class_names, templates, version=version, assets=assets
+            model,
+            os.path.join(base_dir, "zero_shot"),
+            class_names,
+            templates,
+            version=version,
+            assets=assets,
+            descriptions=descriptions,
         )
     return paths

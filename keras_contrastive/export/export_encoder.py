@@ -120,7 +120,8 @@ def _build_archive(encoder, image_shape):
         return embed(images)
 
     archive = keras.export.ExportArchive()
-    archive.track(encoder)
+    # Not archive.track(encoder): the endpoints capture its variables already, and tracking the Keras model
+    # as well saved every weight twice (Keras 3.15: its KerasVariables and their tf.Variables), doubling the size.
     # The Python argument names become the signature input names.
     archive.add_endpoint(
         name=SERVING_DEFAULT,

@@ -133,6 +133,10 @@ class CLIP(ContrastiveModel):
         self.logit_scale = LogitScale(self.logit_scale_init, self.max_logit_scale, name="logit_scale")
         self._text_features_fn = None
 
+    def clear_traced_functions(self):
+        super().clear_traced_functions()
+        self._text_features_fn = None
+
     def compile(self, optimizer="rmsprop", *args, **kwargs):
         """`keras.Model.compile`, then `logit_scale` is added to the optimizer's weight-decay exclusions
         (keeping those it already has)."""

@@ -105,6 +105,11 @@ class ContrastiveModel(keras.Model):
         `self`."""
         raise NotImplementedError(f"{type(self).__name__} must implement compute_contrastive_loss.")
 
+    def clear_traced_functions(self):
+        """Drops every traced function (Keras's train / test / predict, and a subclass's own caches): call
+        after changing the model's variables' structure (e.g. `export.quantize`) so the next call retraces."""
+        self.train_function = self.test_function = self.predict_function = None
+
     def after_step(self, state=None):
         """Runs after each optimizer step (EMA target update, queue push).
         `state` is the optional fourth output of `compute_contrastive_loss`."""

@@ -83,6 +83,10 @@ class SimCSE(ContrastiveModel):
         self.mlp = layers.Dense(self.feature_dim, activation="tanh", name="mlp")
         self.mlp.build((None, self.feature_dim))
 
+    def clear_traced_functions(self):
+        super().clear_traced_functions()
+        self._embed_fn = None
+
     def pool(self, token_ids, training=False):
         """Pooled encoder output `[B, D]` (no MLP)."""
         sequence = self.encoder(token_ids, training=training)

@@ -29,7 +29,9 @@ def _build_archive(model):
         return {"embedding": tf.math.l2_normalize(embedding, axis=-1)}
 
     archive = keras.export.ExportArchive()
-    archive.track(model)
+    # Only the tokenizer (its lookup tables) is tracked: the endpoint captures the model's variables already, and
+    # tracking the Keras model as well saved every weight twice (see export_encoder._build_archive).
+    archive.track(tokenizer)
     archive.add_endpoint(
         name=SERVING_DEFAULT,
         fn=serving_default,

@@ -8,6 +8,8 @@ from PIL import Image
 from keras_contrastive.data import image_text
 from keras_contrastive.data.image_text import (
     EMOJI_GROUPS,
+    EMOJI_TEST,
+    emoji_group_descriptions,
     emoji_split_key,
     held_out_mask,
     image_text_dataset,
@@ -46,6 +48,22 @@ def test_emoji_are_rendered_named_and_grouped(emoji):
 
 
 @needs_emoji
+def test_emoji_group_descriptions_are_the_unicode_subgroups(tmp_path):
+    text = "# group: Smileys & Emotion\n# subgroup: face-smiling\n1F600 ; fully-qualified # 😀 E1.0 grinning face\n"
+    text += "# subgroup: face-affection\n# group: Component\n# subgroup: skin-tone\n"
+    (tmp_path / "emoji-test.txt").write_text(text + "".join(f"# group: {g}\n" for g in EMOJI_GROUPS[1:]))
+    described = emoji_group_descriptions(str(tmp_path / "emoji-test.txt"))
+    assert list(described) == list(EMOJI_GROUPS)
+    assert described["Smileys & Emotion"] == ["Smileys & Emotion", "face smiling", "face affection"]
+    assert described["Flags"] == ["Flags"]  # Component's subgroup went nowhere
+    (tmp_path / "other.txt").write_text("# group: Smileys & Emotion\n")
+    with pytest.raises(ValueError, match="has no group"):
+        emoji_group_descriptions(str(tmp_path / "other.txt"))
+    if os.path.exists(EMOJI_TEST):  # the real file: every group described by several subgroups
+        real = emoji_group_descriptions()
+        assert all(len(real[g]) >= 4 for g in EMOJI_GROUPS) and "animal mammal" in real["Animals & Nature"]
+
+
 def test_emoji_split_is_deterministic_and_keeps_skin_tone_variants_together():
     assert emoji_split_key("thumbs up: medium-dark skin tone") == "thumbs up"
     assert emoji_split_key("woman: light skin tone, red hair") == "woman: red hair"

@@ -76,3 +76,36 @@ def test_retrieval_recall_both_directions_and_chance():
     assert with_duplicates["image_to_text_r1_chance"] == pytest.approx((2 * 2 / 20 + 18 * 1 / 20) / 20)
     with pytest.raises(ValueError, match="same shape"):
         retrieval_recall(texts, texts[:3])
+
+
+def test_descriptions_average_every_phrase_in_every_template(clip):
+    descriptions = {"cat": ["cat", "kitten"], "dog": ["puppy"], "bird": ["bird", "parrot", "owl"], "car": ["car"]}
+    by_hand = []
+    for name in CLASSES:
+        prompts = clip.encode_text([t.format(phrase) for phrase in descriptions[name] for t in TEMPLATES])
+        prompts /= np.linalg.norm(prompts, axis=1, keepdims=True)
+        mean = prompts.mean(axis=0)
+        by_hand.append(mean / np.linalg.norm(mean))
+    got = class_text_embeddings(clip, CLASSES, TEMPLATES, descriptions)
+    np.testing.assert_allclose(got, np.stack(by_hand), atol=1e-5)
+    # A described class differs from its bare name; a class described by its name alone does not.
+    names_only = class_text_embeddings(clip, CLASSES, TEMPLATES)
+    assert np.abs(got[1] - names_only[1]).max() > 1e-3
+    np.testing.assert_allclose(got[3], names_only[3], atol=1e-6)
+    images = np.random.default_rng(1).random((16, 16, 16, 3), dtype=np.float32)
+    probabilities = build_zero_shot_classifier(clip, CLASSES, TEMPLATES, descriptions).predict(images, verbose=0)
+    np.testing.assert_array_equal(np.argmax(probabilities, 1), np.argmax(clip.encode_images(images) @ got.T, 1))
+
+
+@pytest.mark.parametrize(
+    "descriptions, error, message",
+    [
+        ({"cat": ["cat"]}, ValueError, r"lack the classes \['dog', 'bird', 'car'\]"),
+        ({c: "a word" for c in CLASSES}, ValueError, "list of non-empty phrases"),
+        ({c: [c, ""] for c in CLASSES}, ValueError, "list of non-empty phrases"),
+        ([["cat"]], TypeError, "must be a dict"),
+    ],
+)
+def test_bad_descriptions_say_what_is_wrong(clip, descriptions, error, message):
+    with pytest.raises(error, match=message):
+        class_text_embeddings(clip, CLASSES, TEMPLATES, descriptions)

@@ -1,0 +1,56 @@
+"""Weight-only int8 quantization of a model before export (Keras 3's `Layer.quantize("int8")`).
+
+Every built `Dense`, `EinsumDense` and `Embedding` layer (keras-hub's
+`ReversibleEmbedding` is one) stores its kernel as int8 with a float scale
+per output channel, a quarter of the float32 bytes. Activations stay float:
+Keras's default int8 config would also quantize each layer's inputs at run
+time, which costs accuracy and buys no size; it is switched off here.
+It is what lets a text encoder, whose embedding table dominates its size,
+fit the zoo's 10 MB; convolutions are left as they are.
+"""
+
+import keras
+
+QUANTIZABLE = (keras.layers.Dense, keras.layers.EinsumDense, keras.layers.Embedding)
+MODES = ("int8",)
+
+
+def quantize_weights(model, mode="int8"):
+    """Quantizes, in place, the weights of every built `QUANTIZABLE` layer inside `model`.
+
+    `keras.Model.quantize` stops at the first unbuilt layer (e.g. a
+    tokenizer's packer); this walks the layers and quantizes the ones it can.
+
+    Returns:
+        The number of layers quantized.
+
+    Raises:
+        ValueError: an unknown `mode`, or nothing in `model` to quantize.
+    """
+    if mode not in MODES:
+        raise ValueError(f"Unknown quantization {mode!r}: use one of {MODES}.")
+    layers = [
+        layer
+        for layer in model._flatten_layers(include_self=True, recursive=True)
+        if isinstance(layer, QUANTIZABLE) and layer.built and getattr(layer, "quantization_mode", None) is None
+    ]
+    config = keras.quantizers.Int8QuantizationConfig(activation_quantizer=None)  # weights only
+    quantized = 0
+    for layer in layers:
+        try:
+            layer.quantize(mode, config=config)
+            quantized += 1
+        except NotImplementedError:  # a subclass (of Dense, ...) without its own quantize: left float
+            continue
+    if not quantized:
+        raise ValueError(
+            f"{type(model).__name__} has no Dense or Embedding layer to quantize ({mode} applies to those); "
+            "export it without --quantize."
+        )
+    for inner in model._flatten_layers(include_self=True, recursive=True):
+        # Functions traced before would keep the float kernels (`keras.Model.quantize` resets them too).
+        if hasattr(inner, "clear_traced_functions"):
+            inner.clear_traced_functions()
+        elif isinstance(inner, keras.Model):
+            inner.train_function = inner.test_function = inner.predict_function = None
+    return quantized

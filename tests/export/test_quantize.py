@@ -1,0 +1,61 @@
+"""Weight-only int8 export, and every weight stored once in an export."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_contrastive.export import export_encoder
+from keras_contrastive.export.quantize import quantize_weights
+from keras_contrastive.text import embed_with_export, export_text_encoder, load_text_export
+from keras_contrastive.text.testing import TINY_SENTENCES, tiny_simcse
+
+
+def _checkpoint_shapes(version_dir):
+    return [tuple(shape) for _, shape in tf.train.list_variables(os.path.join(version_dir, "variables", "variables"))]
+
+
+def _weight_bytes(version_dir):
+    reader = tf.train.load_checkpoint(os.path.join(version_dir, "variables", "variables"))
+    shapes, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
+    return sum(int(np.prod(shapes[name])) * dtypes[name].size for name in shapes if "OBJECT_GRAPH" not in name)
+
+
+def test_an_export_stores_each_weight_once(tmp_path):
+    keras.utils.set_random_seed(0)
+    encoder = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(3, 3), keras.layers.Flatten(),
+                                keras.layers.Dense(5)])  # fmt: skip
+    path = export_encoder(encoder, tmp_path / "enc")
+    shapes = _checkpoint_shapes(path)
+    for weight in encoder.weights:  # Keras 3.15's ExportArchive.track() would store each one twice
+        assert shapes.count(tuple(weight.shape)) == 1, (weight.path, shapes)
+
+
+def test_int8_text_export_is_smaller_and_close_and_reloads_the_same(tmp_path):
+    model = tiny_simcse(pooling="mean")
+    sentences = TINY_SENTENCES[:6]
+    expected = model.encode(sentences)
+    float_dir = export_text_encoder(model, tmp_path / "float")
+    count = quantize_weights(model)
+    assert count >= 5  # the token embedding and the transformer's dense kernels
+    embedding = next(w for w in model.weights if "token_embedding" in w.path and "embeddings" in w.path)
+    assert embedding.dtype == "int8"
+    dense = [layer for layer in model._flatten_layers() if type(layer) is keras.layers.Dense and layer.built]
+    assert dense and all(layer.quantization_mode == "int8" and layer.inputs_quantizer is None for layer in dense)
+    quantized = model.encode(sentences)
+    np.testing.assert_allclose(quantized, expected, atol=0.05)  # close, not equal: int8 kernels
+    assert np.abs(quantized - expected).max() > 0
+    int8_dir = export_text_encoder(model, tmp_path / "int8")
+    np.testing.assert_allclose(embed_with_export(load_text_export(int8_dir), sentences), quantized, atol=1e-5)
+    # The stored weights (not the checkpoint's fixed overhead, which dominates at this tiny size).
+    assert _weight_bytes(int8_dir) < 0.5 * _weight_bytes(float_dir)
+    with pytest.raises(ValueError, match="Unknown quantization 'int4'"):
+        quantize_weights(model, "int4")
+
+
+def test_a_model_with_nothing_to_quantize_is_refused():
+    convs = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(3, 3)])
+    with pytest.raises(ValueError, match="has no Dense or Embedding layer to quantize"):
+        quantize_weights(convs)
