@@ -7,17 +7,29 @@ every other round), so that drifts of the machine hit both alike. Both read
 the same uint8 images (`--data`, or 4,096 random 32x32x3 images made here).
 Each round also times TensorFlow's 4096 x 4096 float32 matmul, the reference
 for the model's FLOPs rate (6.7 GFLOP per source image: 2 views x 3
-(forward + backward) x 0.56 GMAC x 2).
+(forward + backward) x 0.56 GMAC x 2), and, when any configuration runs in
+bfloat16, the same matmul in bfloat16 (this CPU's AVX512_BF16 rate).
 
     python benchmarks/run_peer_comparison.py [--rounds 3] [--steps 3] [--warmup 1] \
-        [--peer-configs nchw:0 channels_last:0] [--peer-python /work/venvs/peer/bin/python] \
-        [--lock /work/runs/BENCH_RUNNING] --out FILE
+        [--ours-precisions float32 mixed_bfloat16] \
+        [--peer-configs nchw:0 channels_last:0 channels_last_bf16:0] \
+        [--peer-python /work/venvs/peer/bin/python] [--lock /work/runs/BENCH_RUNNING] --out FILE
 
-Peer configurations are `LAYOUT:WORKERS` (`nchw` or `channels_last`, and
-DataLoader worker processes for end-to-end). Peak RSS is each subprocess's
-`ru_maxrss` from `wait4` (the largest of it and its waited-for children, such
-as DataLoader workers), the largest over rounds. `--lock FILE` waits until
-FILE does not exist and holds it during each round (not between rounds).
+Ours runs under each Keras dtype policy of `--ours-precisions`. Peer
+configurations are `LAYOUT[_bf16]:WORKERS` (`nchw` or `channels_last`;
+`_bf16` runs its forward pass and loss under `torch.autocast("cpu",
+dtype=torch.bfloat16)`; DataLoader worker processes for end-to-end). The
+headline numbers compare ours' best configuration with the peer's best
+(medians, end-to-end), each over all its configurations whatever their
+precision; `by_precision` also compares float32 with float32 and bfloat16
+with bfloat16. The model's FLOP/s is reported as a fraction of the float32
+matmul rate (`flops_fraction_of_matmul`) and, with bfloat16 runs, of the
+bfloat16 one (`flops_fraction_of_bf16_matmul`). Peak RSS is each
+subprocess's `ru_maxrss` from `wait4` (the largest of it and its waited-for
+children, such as DataLoader workers), the largest over rounds; the headline
+`ours_peak_rss_mib` and `peer_peak_rss_mib` are those of the two headline
+configurations. `--lock FILE` waits until FILE does not exist and holds it
+during each round (not between rounds).
 """
 
 import argparse
@@ -91,18 +103,27 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=3, help="timed steps per measurement")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps before them")
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--peer-configs", nargs="+", default=["nchw:0", "channels_last:0"], metavar="LAYOUT:WORKERS")
+    parser.add_argument(
+        "--ours-precisions", nargs="+", default=["float32"], choices=("float32", "mixed_bfloat16"), metavar="POLICY"
+    )
+    parser.add_argument(
+        "--peer-configs", nargs="+", default=["nchw:0", "channels_last:0"], metavar="LAYOUT[_bf16]:WORKERS"
+    )
     parser.add_argument("--peer-python", default="/work/venvs/peer/bin/python")
     parser.add_argument("--data", help="uint8 .npy [N, 32, 32, 3]; default: 4,096 random images")
     parser.add_argument("--lock", help="benchmark lock file, held during each round")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    configs = [tuple(c.split(":")) for c in args.peer_configs]
-    for layout, workers in configs:
+    configs = []  # (name, layout, precision, workers)
+    for config in args.peer_configs:
+        name, _, workers = config.partition(":")
+        layout, precision = (name[: -len("_bf16")], "bfloat16") if name.endswith("_bf16") else (name, "float32")
         if layout not in ("nchw", "channels_last") or not workers.isdigit():
             parser.error(
-                f"--peer-configs takes LAYOUT:WORKERS with LAYOUT nchw or channels_last; received {layout}:{workers}"
+                f"--peer-configs takes LAYOUT[_bf16]:WORKERS with LAYOUT nchw or channels_last; received {config}"
             )
+        configs.append((name, layout, precision, workers))
+    ours_precisions = list(dict.fromkeys(args.ours_precisions))
     data = args.data
     if data is None:
         data = os.path.join(tempfile.mkdtemp(prefix="peer_comparison_"), "images.npy")
@@ -118,24 +139,28 @@ def main(argv=None):
         str(args.batch_size),
     ]
 
-    plan = [("ours", "compute", [sys.executable, OURS, "--mode", "compute", *common])]
-    plan += [
-        (f"peer {layout}", "compute", [args.peer_python, THEIRS, "--mode", "compute", "--layout", layout, *common])
-        for layout in dict.fromkeys(layout for layout, _ in configs)
-    ]
-    plan += [("ours", "e2e", [sys.executable, OURS, "--mode", "e2e", *common])]
-    plan += [
-        (
-            f"peer {layout} workers={workers}",
-            "e2e",
-            [args.peer_python, THEIRS, "--mode", "e2e", "--layout", layout, "--workers", workers, *common],
-        )
-        for layout, workers in configs
-    ]
+    precision_of = {}  # who -> "float32" or "bfloat16"
+
+    def ours(mode, policy):
+        who = "ours" if policy == "float32" else f"ours {policy}"
+        precision_of[who] = "float32" if policy == "float32" else "bfloat16"
+        return (who, mode, [sys.executable, OURS, "--mode", mode, "--precision", policy, *common])
+
+    def peer(mode, name, layout, precision, workers=None):
+        who = f"peer {name}" + ("" if workers is None else f" workers={workers}")
+        precision_of[who] = precision
+        command = [args.peer_python, THEIRS, "--mode", mode, "--layout", layout, "--precision", precision, *common]
+        return (who, mode, command + ([] if workers is None else ["--workers", workers]))
+
+    plan = [ours("compute", p) for p in ours_precisions]
+    plan += [peer("compute", *c[:3]) for c in dict.fromkeys(c[:3] for c in configs)]
+    plan += [ours("e2e", p) for p in ours_precisions]
+    plan += [peer("e2e", *c) for c in configs]
     rates = {(who, mode): [] for who, mode, _ in plan}
     rss = {(who, mode): [] for who, mode, _ in plan}
     losses = {(who, mode): [] for who, mode, _ in plan}
-    matmul = []
+    matmul_dtypes = ["float32"] + (["bfloat16"] if "bfloat16" in precision_of.values() else [])
+    matmul = {dtype: [] for dtype in matmul_dtypes}
     lock = Lock(args.lock)
     for r in range(args.rounds):
         lock.acquire()
@@ -147,46 +172,93 @@ def main(argv=None):
                 rss[who, mode].append(peak)
                 losses[who, mode].append(result["loss"])
                 print(
-                    f"round {r + 1}: {who:28s} {mode:8s} {result['images_per_s']:7.2f} images/s, "
+                    f"round {r + 1}: {who:36s} {mode:8s} {result['images_per_s']:7.2f} images/s, "
                     f"peak RSS {peak:6.0f} MiB",
                     flush=True,
                 )
-            result, _ = run_measurement([sys.executable, OURS, "--mode", "matmul"])
-            matmul.append(result["matmul_gflops"])
-            print(f"round {r + 1}: TensorFlow 4096^2 float32 matmul {matmul[-1]:.1f} GFLOP/s", flush=True)
+            for dtype in matmul_dtypes:
+                result, _ = run_measurement([sys.executable, OURS, "--mode", "matmul", "--matmul-dtype", dtype])
+                matmul[dtype].append(result["matmul_gflops"])
+                print(f"round {r + 1}: TensorFlow 4096^2 {dtype} matmul {matmul[dtype][-1]:.1f} GFLOP/s", flush=True)
         finally:
             lock.release()
 
     median = {key: _median(values) for key, values in rates.items()}
-    peer_e2e = {who: v for (who, mode), v in median.items() if who != "ours" and mode == "e2e"}
-    peer_compute = {who: v for (who, mode), v in median.items() if who != "ours" and mode == "compute"}
-    best_e2e = max(peer_e2e, key=peer_e2e.get)
-    best_compute = max(peer_compute, key=peer_compute.get)
-    ours_e2e, ours_compute = median["ours", "e2e"], median["ours", "compute"]
-    matmul_rate = _median(matmul)
+
+    def best(side, mode, precision=None):
+        """(who, median) of the fastest configuration of `side` in `mode`."""
+        candidates = {
+            who: v
+            for (who, m), v in median.items()
+            if m == mode and who.startswith(side) and precision in (None, precision_of[who])
+        }
+        if not candidates:
+            return None, None
+        who = max(candidates, key=candidates.get)
+        return who, candidates[who]
+
+    ours_best, ours_e2e = best("ours", "e2e")
+    ours_compute = median[ours_best, "compute"]  # the same configuration, fed from memory
+    best_e2e, peer_best_e2e = best("peer", "e2e")
+    best_compute, peer_best_compute = best("peer", "compute")
+    matmul_rate = _median(matmul["float32"])
+    bf16_rate = _median(matmul["bfloat16"]) if "bfloat16" in matmul else None
+    by_precision = {}
+    for precision in ("float32", "bfloat16"):
+        o_who, o_e2e = best("ours", "e2e", precision)
+        p_who, p_e2e = best("peer", "e2e", precision)
+        if o_who and p_who:
+            by_precision[precision] = {
+                "ours_config": o_who,
+                "ours_e2e_images_per_s": round(o_e2e, 2),
+                "ours_compute_images_per_s": round(median[o_who, "compute"], 2),
+                "peer_config": p_who,
+                "peer_e2e_images_per_s": round(p_e2e, 2),
+                "ratio_e2e": round(o_e2e / p_e2e, 3),
+                "ours_peak_rss_mib": round(max(rss[o_who, "e2e"]), 1),
+                "peer_peak_rss_mib": round(max(rss[p_who, "e2e"]), 1),
+                "flops_fraction_of_matmul": round(o_e2e * GFLOP_PER_IMAGE / matmul_rate, 3),
+            }
+            if bf16_rate:
+                by_precision[precision]["flops_fraction_of_bf16_matmul"] = round(o_e2e * GFLOP_PER_IMAGE / bf16_rate, 3)
     result = {
         "ours_e2e_images_per_s": round(ours_e2e, 2),
+        "ours_e2e_config": ours_best,
+        "ours_precision": precision_of[ours_best],
         "ours_compute_images_per_s": round(ours_compute, 2),
-        "peer_best_e2e_images_per_s": round(peer_e2e[best_e2e], 2),
+        "peer_best_e2e_images_per_s": round(peer_best_e2e, 2),
         "peer_best_e2e_config": best_e2e,
-        "peer_best_compute_images_per_s": round(peer_compute[best_compute], 2),
+        "peer_best_e2e_precision": precision_of[best_e2e],
+        "peer_best_compute_images_per_s": round(peer_best_compute, 2),
         "peer_best_compute_config": best_compute,
-        "ratio_e2e": round(ours_e2e / peer_e2e[best_e2e], 3),
-        "ratio_compute": round(ours_compute / peer_compute[best_compute], 3),
+        "ratio_e2e": round(ours_e2e / peer_best_e2e, 3),
+        "ratio_compute": round(ours_compute / peer_best_compute, 3),
         "matmul_gflops": round(matmul_rate, 1),
         "model_gflops_e2e": round(ours_e2e * GFLOP_PER_IMAGE, 1),
         "model_gflops_compute": round(ours_compute * GFLOP_PER_IMAGE, 1),
         "flops_fraction_of_matmul": round(ours_e2e * GFLOP_PER_IMAGE / matmul_rate, 3),
         "flops_fraction_of_matmul_compute": round(ours_compute * GFLOP_PER_IMAGE / matmul_rate, 3),
         "e2e_over_compute": round(ours_e2e / ours_compute, 3),
-        "peer_e2e_over_compute": round(peer_e2e[best_e2e] / peer_compute[best_compute], 3),
-        "ours_peak_rss_mib": round(max(rss["ours", "e2e"]), 1),
+        "peer_e2e_over_compute": round(peer_best_e2e / median[best_e2e.split(" workers=")[0], "compute"], 3),
+        "ours_peak_rss_mib": round(max(rss[ours_best, "e2e"]), 1),
         "peer_peak_rss_mib": round(max(rss[best_e2e, "e2e"]), 1),
+    }
+    if bf16_rate:
+        result.update(
+            {
+                "bf16_matmul_gflops": round(bf16_rate, 1),
+                "flops_fraction_of_bf16_matmul": round(ours_e2e * GFLOP_PER_IMAGE / bf16_rate, 3),
+                "flops_fraction_of_bf16_matmul_compute": round(ours_compute * GFLOP_PER_IMAGE / bf16_rate, 3),
+                "rounds_bf16_matmul_gflops": [round(x, 1) for x in matmul["bfloat16"]],
+            }
+        )
+    result |= {
+        "by_precision": by_precision,
         "peak_rss_mib": {f"{who} {mode}": round(max(v), 1) for (who, mode), v in rss.items()},
         "median_images_per_s": {f"{who} {mode}": round(v, 2) for (who, mode), v in median.items()},
         "rounds_images_per_s": {f"{who} {mode}": [round(x, 2) for x in v] for (who, mode), v in rates.items()},
         "last_loss": {f"{who} {mode}": round(v[-1], 4) for (who, mode), v in losses.items()},
-        "rounds_matmul_gflops": [round(x, 1) for x in matmul],
+        "rounds_matmul_gflops": [round(x, 1) for x in matmul["float32"]],
         "gflop_per_image": GFLOP_PER_IMAGE,
         "images_are": "source images per second; each gives 2 augmented views through the encoder",
         "batch_size": args.batch_size,

@@ -3,9 +3,16 @@
 The counterpart of `lightly_simclr.py` beside this file, with the same flags
 and the same JSON line, so that `benchmarks/run_peer_comparison.py` can run
 each measurement in a fresh process. `--mode matmul` times a 4096 x 4096
-float32 matmul in TensorFlow instead: this machine's reference rate.
+matmul in TensorFlow instead (`--matmul-dtype float32`, the reference rate
+of the issue, or `bfloat16`, what this CPU's AVX512_BF16 units reach).
 
-    python benchmarks/peer/keras_simclr.py --data IMAGES.npy --mode compute|e2e|matmul [--steps 4] [--warmup 2]
+    python benchmarks/peer/keras_simclr.py --data IMAGES.npy --mode compute|e2e|matmul [--steps 4] [--warmup 2] \
+        [--precision float32|mixed_bfloat16] [--matmul-dtype float32|bfloat16]
+
+`--precision` is the Keras dtype policy the model is built under
+(`training.train(precision=...)`): `mixed_bfloat16` runs convolutions, dense
+layers and activations in bfloat16 with float32 weights, batch-norm
+statistics, logits and loss.
 
 `compute`: `fit` on one augmented batch held in memory. `e2e`: `fit` on
 `pretrain_dataset` over the uint8 images of `--data`, SimCLR's CIFAR-10
@@ -45,10 +52,10 @@ class _StepClock(keras.callbacks.Callback):
         self.ends.append(time.perf_counter())
 
 
-def matmul_gflops(size=4096, repeats=5):
-    """float32 `size x size` matmul rate in GFLOP/s (2 size^3 per product)."""
-    a = tf.random.normal([size, size], seed=0)
-    b = tf.random.normal([size, size], seed=1)
+def matmul_gflops(size=4096, repeats=5, dtype="float32"):
+    """`size x size` matmul rate of `dtype` in GFLOP/s (2 size^3 per product)."""
+    a = tf.cast(tf.random.normal([size, size], seed=0), dtype)
+    b = tf.cast(tf.random.normal([size, size], seed=1), dtype)
     product = tf.function(lambda: tf.matmul(a, b))
     product()
     times = []
@@ -66,9 +73,12 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (at least 1: tracing)")
+    parser.add_argument("--precision", choices=("float32", "mixed_bfloat16"), default="float32")
+    parser.add_argument("--matmul-dtype", choices=("float32", "bfloat16"), default="float32")
     args = parser.parse_args(argv)
     if args.mode == "matmul":
-        print(json.dumps({"matmul_gflops": matmul_gflops(), "tensorflow": tf.__version__}), flush=True)
+        rate = matmul_gflops(dtype=args.matmul_dtype)
+        print(json.dumps({"matmul_gflops": rate, "dtype": args.matmul_dtype, "tensorflow": tf.__version__}), flush=True)
         return
     if args.data is None:
         parser.error("--data is required for compute and e2e")
@@ -78,6 +88,7 @@ def main(argv=None):
     if args.mode == "compute":
         first = next(iter(pretrain_dataset(images[:batch], _views(), batch, seed=0)))
         pipeline = tf.data.Dataset.from_tensors(first).repeat()
+    keras.config.set_dtype_policy(args.precision)  # as training.compile_in_scope
     model = _model()
     clock = _StepClock()
     warmup = max(1, args.warmup)
@@ -91,6 +102,7 @@ def main(argv=None):
                 "loss": clock.losses[-1],
                 "self_peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
                 "mode": args.mode,
+                "precision": args.precision,
                 "tensorflow": tf.__version__,
                 "keras": keras.__version__,
             }

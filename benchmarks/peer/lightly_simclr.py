@@ -7,12 +7,17 @@ model of `benchmarks/bench_throughput.py`. Runs in its own virtualenv (see
 README.md beside this file) and prints one JSON line.
 
     /work/venvs/peer/bin/python benchmarks/peer/lightly_simclr.py --data IMAGES.npy \
-        --mode compute|e2e [--layout nchw|channels_last] [--workers 0] [--steps 4] [--warmup 2]
+        --mode compute|e2e [--layout nchw|channels_last] [--precision float32|bfloat16] [--workers 0] \
+        [--steps 4] [--warmup 2]
 
 `compute`: the step on two pre-made float views held in memory. `e2e`: the
 step fed by a `DataLoader` over the uint8 images of `--data` (`[N, 32, 32,
 3]`), each image turned into two views by lightly's `SimCLRTransform` with
 SimCLR's CIFAR-10 settings (colour jitter strength 0.5, no blur), as ours.
+`--precision bfloat16`: PyTorch's CPU mixed precision, the forward pass and
+the loss under `torch.autocast("cpu", dtype=torch.bfloat16)` (float32
+weights and optimizer; autocast runs convolutions and matmuls in bfloat16),
+the counterpart of ours under Keras's `mixed_bfloat16`.
 """
 
 import argparse
@@ -78,6 +83,7 @@ def main(argv=None):
     parser.add_argument("--data", required=True, help="uint8 .npy [N, 32, 32, 3]")
     parser.add_argument("--mode", choices=("compute", "e2e"), required=True)
     parser.add_argument("--layout", choices=("nchw", "channels_last"), default="nchw")
+    parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (e2e)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=4)
@@ -114,8 +120,9 @@ def main(argv=None):
     def step():
         x0, x1 = next(batches)
         x0, x1 = x0.contiguous(memory_format=fmt), x1.contiguous(memory_format=fmt)
-        z0, z1 = model(x0), model(x1)
-        loss = criterion(z0, z1)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bfloat16"):
+            z0, z1 = model(x0), model(x1)
+            loss = criterion(z0, z1)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -135,6 +142,7 @@ def main(argv=None):
                 "self_peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
                 "mode": args.mode,
                 "layout": args.layout,
+                "precision": args.precision,
                 "workers": args.workers,
                 "threads": torch.get_num_threads(),
                 "torch": torch.__version__,

@@ -21,9 +21,12 @@ class FusedBatchNormalization(layers.BatchNormalization):
     `FusedBatchNormV3` (and its gradient) runs as one oneDNN kernel.
     Same arguments, weights and
     results as `BatchNormalization` up to float round-off: the moving
-    variance gets the biased batch variance, as Keras's. Anything but a
-    float32, channels-last, unsynchronized training call goes to Keras's
-    own implementation.
+    variance gets the biased batch variance, as Keras's. Under a
+    `mixed_bfloat16` policy the inputs and outputs are bfloat16 while the
+    op's statistics, scale and offset stay float32 (Keras's layer also
+    computes in float32 there). Anything but a float32 or bfloat16,
+    channels-last, 4-D, unsynchronized, trainable training call without
+    renorm goes to Keras's own implementation.
     """
 
     def call(self, inputs, training=None, mask=None):
@@ -31,7 +34,9 @@ class FusedBatchNormalization(layers.BatchNormalization):
             training is True
             and mask is None
             and not self.synchronized
-            and inputs.dtype == tf.float32
+            and self.trainable
+            and not getattr(self, "renorm", False)
+            and inputs.dtype in (tf.float32, tf.bfloat16)
             and self.axis in (-1, len(inputs.shape) - 1)
             and len(inputs.shape) == 4
             and self.gamma is not None
@@ -56,7 +61,7 @@ class FusedBatchNormalization(layers.BatchNormalization):
         variance = variance * (count - 1.0) / count
         self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
         self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
-        return outputs
+        return tf.cast(outputs, self.compute_dtype)
 
 
 def _bn(synchronized_bn, name, gamma_zero=False):
