@@ -4,13 +4,13 @@ keras-contrastive train RECIPE [--set section.key=value ...] [--output DIR] [--s
 keras-contrastive evaluate linear-probe --run DIR [--data SPEC] [--out FILE]
 keras-contrastive evaluate knn --run DIR [--data SPEC] [--k 200] [--out FILE]
 keras-contrastive evaluate sts --model PATH --sts-dir DIR [--out FILE]
-keras-contrastive export --run DIR --to savedmodels/NAME [--version N] [--quantize int8]
+keras-contrastive export --run DIR --to savedmodels/NAME [--version N] [--quantize int8|int4]
 keras-contrastive evaluate zero-shot --model RUN --data SPEC --classes LIST [--templates LIST]
     [--descriptions FILE|none] [--out FILE]  # CLIP
 keras-contrastive evaluate retrieval --model RUN [--data SPEC] [--out FILE]  # CLIP
 keras-contrastive evaluate few-shot --run DIR --fraction 0.01|0.1 [--steps 300] [--out FILE]
 keras-contrastive plot embeddings|similarity|temperature --run DIR --out FILE.png
-keras-contrastive zoo publish --run DIR --name NAME [--root savedmodels] [--quantize int8] | zoo list
+keras-contrastive zoo publish --run DIR --name NAME [--root savedmodels] [--quantize int8|int4] | zoo list
 """
 
 import argparse
@@ -25,7 +25,7 @@ DESCRIPTIONS_HELP = (
     "zero-shot class descriptions: a JSON file {class: [phrases]} (default for the emoji groups: each group's "
     "Unicode subgroup names; 'none': the class names alone)"
 )
-QUANTIZE_HELP = "int8: weight-only int8 Dense/Embedding kernels (a text encoder's size / 4)"
+QUANTIZE_HELP = "int8: weight-only int8 Dense/Embedding kernels (a text encoder's size / 4); int4: 4-bit embeddings"
 DATA_HELP = "fashion_mnist, fashion_mnist_subset, tfds:NAME, folder:PATH (class sub-folders) or npz:PATH"
 
 
@@ -91,7 +91,7 @@ def _parser():
     export.add_argument("--classes", help="CLIP: zero-shot classes, a file or comma-separated (default: emoji groups)")
     export.add_argument("--templates", help="CLIP: zero-shot prompt templates with {}, a file or comma-separated")
     export.add_argument("--descriptions", help="CLIP: " + DESCRIPTIONS_HELP)
-    export.add_argument("--quantize", choices=["int8"], help=QUANTIZE_HELP)
+    export.add_argument("--quantize", choices=["int8", "int4"], help=QUANTIZE_HELP)
 
     plot = sub.add_parser("plot", help="PNG figures of a run: embeddings, view similarities, temperature")
     figures = plot.add_subparsers(dest="figure", required=True)
@@ -118,7 +118,7 @@ def _parser():
     publish.add_argument("--name", required=True, help="the model's name, e.g. simclr_quickstart")
     publish.add_argument("--root", help="the zoo folder (default: savedmodels)")
     publish.add_argument("--version", type=int, help="version number (default: the next free one)")
-    publish.add_argument("--quantize", choices=["int8"], help=QUANTIZE_HELP)
+    publish.add_argument("--quantize", choices=["int8", "int4"], help=QUANTIZE_HELP)
     listing = actions.add_parser("list", help="list the zoo's models")
     listing.add_argument("--root", help="the zoo folder (default: savedmodels)")
     return parser
@@ -215,7 +215,7 @@ def _export(args):
         from keras_contrastive.export.quantize import quantize_weights
 
         quantize_weights(model, args.quantize)
-        assets["quantization.txt"] = f"{args.quantize}: weight-only, Dense/EinsumDense/Embedding kernels\n"
+        assets["quantization.txt"] = f"{args.quantize}: weight-only (export/quantize.py)\n"
     if model.modality == "image_text":  # CLIP: image tower, text tower, zero-shot classifier
         from keras_contrastive import clip_training
 

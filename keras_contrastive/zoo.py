@@ -329,9 +329,9 @@ def publish(run_dir, name, root=None, version=None, command=None, max_model_byte
             to 60 MB.
         sts_dir: str or None. STS data for text models. Defaults to
             `default_sts_dir()`.
-        quantize: str or None. `"int8"`: export with weight-only int8
-            Dense / Embedding kernels (`export.quantize`), e.g. for a text
-            encoder over the size limit. Defaults to `None`.
+        quantize: str or None. `"int8"` or `"int4"`: export with weight-only
+            quantized kernels (`export.quantize`), e.g. for a text encoder
+            over the size limit. Defaults to `None`.
 
     Returns:
         The version folder, as a str.
@@ -401,7 +401,9 @@ def publish(run_dir, name, root=None, version=None, command=None, max_model_byte
             raise ValueError(
                 f"Refusing to publish {name}: its SavedModel is {size / 2**20:.1f} MB, over the "
                 f"{max_model_bytes / 2**20:.0f} MB limit per zoo model. Use a smaller encoder (encoder.width)"
-                + ("." if quantize else ", or publish with --quantize int8 (Dense / Embedding kernels in int8).")
+                + {None: ", or publish with --quantize int8 or int4.", "int8": ", or --quantize int4."}.get(
+                    quantize, "."
+                )
             )
         zoo_size = directory_bytes(root) - directory_bytes(staging) + size
         if zoo_size > max_zoo_bytes:

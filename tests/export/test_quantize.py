@@ -51,11 +51,30 @@ def test_int8_text_export_is_smaller_and_close_and_reloads_the_same(tmp_path):
     np.testing.assert_allclose(embed_with_export(load_text_export(int8_dir), sentences), quantized, atol=1e-5)
     # The stored weights (not the checkpoint's fixed overhead, which dominates at this tiny size).
     assert _weight_bytes(int8_dir) < 0.5 * _weight_bytes(float_dir)
-    with pytest.raises(ValueError, match="Unknown quantization 'int4'"):
-        quantize_weights(model, "int4")
+    with pytest.raises(ValueError, match="Unknown quantization 'int2'"):
+        quantize_weights(model, "int2")
+    with pytest.raises(ValueError, match="has no float Dense or Embedding layer left to quantize"):
+        quantize_weights(model)  # all quantized already
+
+
+def test_int4_packs_the_embedding_table_in_4_bits_and_the_kernels_in_int8(tmp_path):
+    model = tiny_simcse(pooling="mean")
+    sentences = TINY_SENTENCES[:6]
+    expected = model.encode(sentences)
+    int8_dir = export_text_encoder(model, tmp_path / "int8_reference")  # float here; int8 below
+    quantize_weights(model, "int4")
+    modes = {type(layer).__name__: layer.quantization_mode for layer in model._flatten_layers() if layer.built
+             and isinstance(layer, (keras.layers.Embedding, keras.layers.Dense))}  # fmt: skip
+    embeddings = [m for name, m in modes.items() if "Embedding" in name and name != "PositionEmbedding"]
+    assert embeddings and set(embeddings) == {"int4"} and modes["Dense"] == "int8", modes
+    quantized = model.encode(sentences)
+    np.testing.assert_allclose(quantized, expected, atol=0.15)  # 16 levels per row: close, not equal
+    int4_dir = export_text_encoder(model, tmp_path / "int4")
+    np.testing.assert_allclose(embed_with_export(load_text_export(int4_dir), sentences), quantized, atol=1e-5)
+    assert _weight_bytes(int4_dir) < 0.5 * _weight_bytes(int8_dir)
 
 
 def test_a_model_with_nothing_to_quantize_is_refused():
     convs = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(3, 3)])
-    with pytest.raises(ValueError, match="has no Dense or Embedding layer to quantize"):
+    with pytest.raises(ValueError, match="has no float Dense or Embedding layer left to quantize"):
         quantize_weights(convs)
