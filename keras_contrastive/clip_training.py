@@ -173,17 +173,10 @@ def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=(), pre
         repeat=True,
     )
     history, progress = training.fit_run(model, dataset, cfg, steps, output_dir, verbose, callbacks)
-    logs = history.history
     metrics = {
-        "method": recipe["method"]["name"],
-        "data": pairs.name,
+        **training.run_summary(recipe, pairs.name, history, progress, steps),
         "train_pairs": len(train_pairs),
         "held_out_pairs": int(np.sum(pairs.held_out)),
-        "epochs": progress.epochs_done,
-        "steps_per_epoch": steps,
-        "batch_size": cfg["batch_size"],
-        "train_seconds": round(progress.seconds, 1),
-        "final_loss": float(logs["loss"][-1]) if logs.get("loss") else None,
         "final_logit_scale": float(np.exp(model.logit_scale.scale.numpy())),
     }
     if not chief:

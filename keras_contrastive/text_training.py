@@ -101,15 +101,9 @@ def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=(), pre
     history, progress = training.fit_run(model, dataset, cfg, steps, output_dir, verbose, callbacks)
     logs = history.history
     metrics = {
-        "method": recipe["method"]["name"],
+        **training.run_summary(recipe, recipe["data"]["source"], history, progress, steps),
         "encoder": recipe["encoder"]["name"],
-        "data": recipe["data"]["source"],
         "sentences": len(columns[0]),
-        "epochs": progress.epochs_done,
-        "steps_per_epoch": steps,
-        "batch_size": cfg["batch_size"],
-        "train_seconds": round(progress.seconds, 1),
-        "final_loss": float(logs["loss"][-1]) if logs.get("loss") else None,
         "final_contrastive_accuracy": (
             float(logs["contrastive_accuracy"][-1]) if logs.get("contrastive_accuracy") else None
         ),

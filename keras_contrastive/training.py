@@ -372,6 +372,21 @@ def fit_run(model, dataset, cfg, steps, output_dir, verbose="auto", callbacks=()
     return history, progress
 
 
+def run_summary(recipe, data_name, history, progress, steps):
+    """The metrics every run writes, whatever its method or data: `method`, `data`, `epochs` (done, over
+    every attempt), `steps_per_epoch`, `batch_size`, `train_seconds` (wall time of `fit`), `final_loss`."""
+    logs = history.history
+    return {
+        "method": recipe["method"]["name"],
+        "data": data_name,
+        "epochs": progress.epochs_done,
+        "steps_per_epoch": steps,
+        "batch_size": recipe["train"]["batch_size"],
+        "train_seconds": round(progress.seconds, 1),
+        "final_loss": float(logs["loss"][-1]) if logs.get("loss") else None,
+    }
+
+
 def save_model(model, output_dir):
     """Saves `model` as `output_dir/model.keras` atomically (a temporary
     file, then a rename): an interrupted save leaves the previous file."""
@@ -459,15 +474,7 @@ def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=(), pre
         )
     history, progress = fit_run(model, dataset, cfg, steps, output_dir, verbose, callbacks, monitors)
 
-    metrics = {
-        "method": recipe["method"]["name"],
-        "data": splits.name,
-        "epochs": progress.epochs_done,
-        "steps_per_epoch": steps,
-        "batch_size": cfg["batch_size"],
-        "train_seconds": round(progress.seconds, 1),
-        "final_loss": float(history.history["loss"][-1]) if history.history.get("loss") else None,
-    }
+    metrics = run_summary(recipe, splits.name, history, progress, steps)
     if not chief:
         return metrics  # the chief saves and evaluates; this worker keeps its backup
     save_model(model, output_dir)
