@@ -10,6 +10,17 @@ def command_line(argv=None):
     return "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
 
 
+RUN_KEYS = ("train_seconds", "epochs", "steps_per_epoch", "batch_size", "final_loss")
+
+
+def run_fields(metrics, recipe, overrides, run_dir, argv=None):
+    """What every training benchmark records of its run: `RUN_KEYS` of the run's metrics
+    (`training.run_summary`), the recipe, its overrides, the run directory and the command."""
+    fields = {key: metrics.get(key) for key in RUN_KEYS}
+    fields.update({"recipe": recipe, "overrides": overrides, "run_dir": run_dir, "command": command_line(argv)})
+    return fields
+
+
 def write_result(result, path):
     """Prints `result` and writes it as JSON to `path` (its folder created if missing)."""
     print(json.dumps(result, indent=2))

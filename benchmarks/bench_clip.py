@@ -23,7 +23,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-from _results import command_line, write_result  # noqa: E402 (benchmarks/ is on sys.path)
+from _results import command_line, run_fields, write_result  # noqa: E402 (benchmarks/ is on sys.path)
 
 from keras_contrastive import clip_training, recipes  # noqa: E402
 
@@ -73,17 +73,9 @@ def main(argv=None):
             "zero_shot_descriptions": metrics.get("zero_shot_descriptions"),
             "train_pairs": metrics["train_pairs"],
             "held_out_pairs": metrics["held_out_pairs"],
-            "train_seconds": metrics["train_seconds"],
             "total_seconds_with_evaluation": round(time.perf_counter() - start, 1),
-            "epochs": metrics["epochs"],
-            "steps_per_epoch": metrics["steps_per_epoch"],
-            "batch_size": metrics["batch_size"],
-            "final_loss": metrics["final_loss"],
             "final_logit_scale": metrics["final_logit_scale"],
-            "recipe": args.recipe,
-            "overrides": args.set,
-            "run_dir": run_dir,
-            "command": command_line(argv),
+            **run_fields(metrics, args.recipe, args.set, run_dir, argv),
         }
     )
     write_result(result, args.out)

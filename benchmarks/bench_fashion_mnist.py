@@ -15,7 +15,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from _results import command_line, write_result  # noqa: E402 (benchmarks/ is on sys.path)
+from _results import command_line, run_fields, write_result  # noqa: E402 (benchmarks/ is on sys.path)
 
 from keras_contrastive import recipes, training  # noqa: E402
 
@@ -41,19 +41,9 @@ def main(argv=None):
     start = time.perf_counter()
     metrics = training.train(recipe, run_dir, verbose=2, command=command_line(argv))
     wall = time.perf_counter() - start
-    result = {
-        key: metrics.get(key)
-        for key in ("linear_probe_top1", "knn_top1", "raw_pixel_top1", "random_init_top1", "train_seconds", "epochs")
-    }
-    result.update(
-        {
-            "total_seconds_with_evaluation": round(wall, 1),
-            "recipe": args.recipe,
-            "overrides": args.set,
-            "run_dir": run_dir,
-            "command": command_line(argv),
-        }
-    )
+    result = {key: metrics.get(key) for key in ("linear_probe_top1", "knn_top1", "raw_pixel_top1", "random_init_top1")}
+    result["total_seconds_with_evaluation"] = round(wall, 1)
+    result.update(run_fields(metrics, args.recipe, args.set, run_dir, argv))
     write_result(result, out)
 
 

@@ -21,7 +21,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-from _results import command_line, write_result  # noqa: E402 (benchmarks/ is on sys.path)
+from _results import command_line, run_fields, write_result  # noqa: E402 (benchmarks/ is on sys.path)
 
 from keras_contrastive import recipes, text_training  # noqa: E402
 from keras_contrastive.evaluation import sts  # noqa: E402
@@ -61,17 +61,9 @@ def main(argv=None):
     result = {
         "before": before,
         "after": after,
-        "train_seconds": metrics["train_seconds"],
         "eval_seconds": round(before_seconds, 1),
-        "epochs": metrics["epochs"],
-        "steps_per_epoch": metrics["steps_per_epoch"],
-        "batch_size": metrics["batch_size"],
-        "final_loss": metrics["final_loss"],
         "SICKR": sts.UNAVAILABLE["SICKR"],
-        "recipe": args.recipe,
-        "overrides": args.set,
-        "run_dir": run_dir,
-        "command": command_line(argv),
+        **run_fields(metrics, args.recipe, args.set, run_dir, argv),
     }
     write_result(result, args.out)
 
