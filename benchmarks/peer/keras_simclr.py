@@ -6,8 +6,8 @@ each measurement in a fresh process. `--mode matmul` times a 4096 x 4096
 matmul in TensorFlow instead (`--matmul-dtype float32`, the reference rate
 of the issue, or `bfloat16`, what this CPU's AVX512_BF16 units reach).
 
-    python benchmarks/peer/keras_simclr.py --data IMAGES.npy --mode compute|e2e|matmul [--steps 4] [--warmup 2] \
-        [--precision float32|mixed_bfloat16] [--matmul-dtype float32|bfloat16]
+    python benchmarks/peer/keras_simclr.py --data IMAGES.npy --mode compute|e2e|matmul|imports \
+        [--steps 4] [--warmup 2] [--precision float32|mixed_bfloat16] [--matmul-dtype float32|bfloat16]
 
 `--precision` is the Keras dtype policy the model is built under
 (`training.train(precision=...)`): `mixed_bfloat16` runs convolutions, dense
@@ -19,6 +19,8 @@ statistics, logits and loss.
 augmentation (colour jitter strength 0.5, no blur). Steps are timed between
 the ends of the warm-up and the last step (a callback), so tracing and
 `fit`'s set-up are left out, as the peer's warm-up leaves out its own.
+`imports`: only the peak RSS once TensorFlow, Keras and keras-contrastive are
+imported (what the process holds before any model exists).
 """
 
 import argparse
@@ -69,13 +71,17 @@ def matmul_gflops(size=4096, repeats=5, dtype="float32"):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", help="uint8 .npy [N, 32, 32, 3] (compute, e2e)")
-    parser.add_argument("--mode", choices=("compute", "e2e", "matmul"), required=True)
+    parser.add_argument("--mode", choices=("compute", "e2e", "matmul", "imports"), required=True)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (at least 1: tracing)")
     parser.add_argument("--precision", choices=("float32", "mixed_bfloat16"), default="float32")
     parser.add_argument("--matmul-dtype", choices=("float32", "bfloat16"), default="float32")
     args = parser.parse_args(argv)
+    if args.mode == "imports":
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        print(json.dumps({"self_peak_rss_mib": peak, "mode": args.mode, "tensorflow": tf.__version__}), flush=True)
+        return
     if args.mode == "matmul":
         rate = matmul_gflops(dtype=args.matmul_dtype)
         print(json.dumps({"matmul_gflops": rate, "dtype": args.matmul_dtype, "tensorflow": tf.__version__}), flush=True)

@@ -7,7 +7,7 @@ model of `benchmarks/bench_throughput.py`. Runs in its own virtualenv (see
 README.md beside this file) and prints one JSON line.
 
     /work/venvs/peer/bin/python benchmarks/peer/lightly_simclr.py --data IMAGES.npy \
-        --mode compute|e2e [--layout nchw|channels_last] [--precision float32|bfloat16] [--workers 0] \
+        --mode compute|e2e|imports [--layout nchw|channels_last] [--precision float32|bfloat16] [--workers 0] \
         [--steps 4] [--warmup 2]
 
 `compute`: the step on two pre-made float views held in memory. `e2e`: the
@@ -17,7 +17,8 @@ SimCLR's CIFAR-10 settings (colour jitter strength 0.5, no blur), as ours.
 `--precision bfloat16`: PyTorch's CPU mixed precision, the forward pass and
 the loss under `torch.autocast("cpu", dtype=torch.bfloat16)` (float32
 weights and optimizer; autocast runs convolutions and matmuls in bfloat16),
-the counterpart of ours under Keras's `mixed_bfloat16`.
+the counterpart of ours under Keras's `mixed_bfloat16`. `imports`: only the
+peak RSS once torch, torchvision and lightly are imported (no `--data`).
 """
 
 import argparse
@@ -80,8 +81,8 @@ def _cycle(loader):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", required=True, help="uint8 .npy [N, 32, 32, 3]")
-    parser.add_argument("--mode", choices=("compute", "e2e"), required=True)
+    parser.add_argument("--data", help="uint8 .npy [N, 32, 32, 3] (compute, e2e)")
+    parser.add_argument("--mode", choices=("compute", "e2e", "imports"), required=True)
     parser.add_argument("--layout", choices=("nchw", "channels_last"), default="nchw")
     parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (e2e)")
@@ -90,6 +91,12 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
+    if args.mode == "imports":
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        print(json.dumps({"self_peak_rss_mib": peak, "mode": args.mode, "torch": torch.__version__}), flush=True)
+        return
+    if args.data is None:
+        parser.error("--data is required for compute and e2e")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     fmt = torch.channels_last if args.layout == "channels_last" else torch.contiguous_format
