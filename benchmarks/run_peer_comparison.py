@@ -28,8 +28,11 @@ bfloat16 one (`flops_fraction_of_bf16_matmul`). Peak RSS is each
 subprocess's `ru_maxrss` from `wait4` (the largest of it and its waited-for
 children, such as DataLoader workers), the largest over rounds; the headline
 `ours_peak_rss_mib` and `peer_peak_rss_mib` are those of the two headline
-configurations. `--lock FILE` waits until FILE does not exist and holds it
-during each round (not between rounds).
+configurations. The machine's speed drifts between rounds, so ratios are
+also given as the median of each round's own ratio (`*_paired`: ours and
+theirs, or end-to-end and compute, measured in the same round).
+`--lock FILE` waits until FILE does not exist and holds it during each
+round (not between rounds).
 """
 
 import argparse
@@ -95,6 +98,11 @@ class Lock:
 
 def _median(values):
     return float(statistics.median(values))
+
+
+def _paired_median(numerators, denominators):
+    """Median over rounds of the round-by-round ratio: the machine's drift between rounds cancels."""
+    return _median([a / b for a, b in zip(numerators, denominators, strict=True)])
 
 
 def main(argv=None):
@@ -215,6 +223,8 @@ def main(argv=None):
                 "peer_config": p_who,
                 "peer_e2e_images_per_s": round(p_e2e, 2),
                 "ratio_e2e": round(o_e2e / p_e2e, 3),
+                "ratio_e2e_paired": round(_paired_median(rates[o_who, "e2e"], rates[p_who, "e2e"]), 3),
+                "e2e_over_compute_paired": round(_paired_median(rates[o_who, "e2e"], rates[o_who, "compute"]), 3),
                 "ours_peak_rss_mib": round(max(rss[o_who, "e2e"]), 1),
                 "peer_peak_rss_mib": round(max(rss[p_who, "e2e"]), 1),
                 "flops_fraction_of_matmul": round(o_e2e * GFLOP_PER_IMAGE / matmul_rate, 3),
@@ -232,6 +242,7 @@ def main(argv=None):
         "peer_best_compute_images_per_s": round(peer_best_compute, 2),
         "peer_best_compute_config": best_compute,
         "ratio_e2e": round(ours_e2e / peer_best_e2e, 3),
+        "ratio_e2e_paired": round(_paired_median(rates[ours_best, "e2e"], rates[best_e2e, "e2e"]), 3),
         "ratio_compute": round(ours_compute / peer_best_compute, 3),
         "matmul_gflops": round(matmul_rate, 1),
         "model_gflops_e2e": round(ours_e2e * GFLOP_PER_IMAGE, 1),
@@ -239,6 +250,7 @@ def main(argv=None):
         "flops_fraction_of_matmul": round(ours_e2e * GFLOP_PER_IMAGE / matmul_rate, 3),
         "flops_fraction_of_matmul_compute": round(ours_compute * GFLOP_PER_IMAGE / matmul_rate, 3),
         "e2e_over_compute": round(ours_e2e / ours_compute, 3),
+        "e2e_over_compute_paired": round(_paired_median(rates[ours_best, "e2e"], rates[ours_best, "compute"]), 3),
         "peer_e2e_over_compute": round(peer_best_e2e / median[best_e2e.split(" workers=")[0], "compute"], 3),
         "ours_peak_rss_mib": round(max(rss[ours_best, "e2e"]), 1),
         "peer_peak_rss_mib": round(max(rss[best_e2e, "e2e"]), 1),
