@@ -4,17 +4,30 @@
 Prints and writes (JSON, --out) `compute_images_per_s` (the train step on an
 already augmented batch held in memory), `e2e_images_per_s` (the same step fed
 by the real tf.data pipeline with the SimCLR augmentation), and
-`augment_images_per_s` (the pipeline alone), all counted in source images
-(each gives 2 views; `*_views_per_s` count views), medians of alternating
-rounds, plus `peak_rss_mib` of the process.
+`augment_images_per_s` (the pipeline alone, in this process), all counted in
+source images (each gives 2 views; `*_views_per_s` count views), medians
+over rounds, plus `peak_rss_mib`, the largest peak RSS of the training
+processes.
 
-    python benchmarks/bench_throughput.py [--steps 8] [--rounds 3] [--out FILE]
+Each training measurement is a fresh process (`benchmarks/peer/keras_simclr.py`,
+`--warmup` untimed steps, then `--steps` timed ones), compute only and end
+to end alternating within each round (the order reversed every other round):
+repeated `fit` calls in one long-lived process were bimodal on this machine
+(the same configuration at 22 and at 50 images/s within one run).
+`e2e_over_compute_paired` is the median of the rounds' own ratios, free of
+the machine's drift between rounds. `--precision mixed_bfloat16` builds the
+model under Keras's bfloat16 mixed precision policy (`keras-contrastive
+train --precision mixed_bfloat16`).
+
+    python benchmarks/bench_throughput.py [--steps 5] [--warmup 2] [--rounds 3] \
+        [--precision float32|mixed_bfloat16] [--out FILE]
 """
 
 import argparse
 import os
 import platform
-import resource
+import sys
+import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -23,6 +36,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from _results import command_line, write_result  # noqa: E402 (benchmarks/ is on sys.path)
+from run_peer_comparison import OURS, run_measurement  # noqa: E402
 
 from keras_contrastive.augment import SimCLRAugmentation  # noqa: E402
 from keras_contrastive.backbones import ResNet18  # noqa: E402
@@ -42,17 +56,13 @@ def _model():
     return model
 
 
-def _timed_fit(model, dataset, steps):
-    start = time.perf_counter()
-    model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0)
-    return time.perf_counter() - start
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=8, help="timed steps per measurement")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per measurement")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps before them (at least 1: tracing)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating compute-only / end-to-end rounds")
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--precision", choices=("float32", "mixed_bfloat16"), default="float32")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "bench_throughput.json"))
     args = parser.parse_args(argv)
     batch = args.batch_size
@@ -68,22 +78,24 @@ def main(argv=None):
     for _ in range(n):
         next(iterator)
     augment_rate = n * batch / (time.perf_counter() - start)
-    del iterator  # stop its background threads before timing the model
+    del iterator
     print(f"augmentation only: {augment_rate:.0f} images/s ({2 * augment_rate:.0f} views/s)", flush=True)
 
-    # Compute only: one augmented batch held in memory, repeated. End to end:
-    # the same model fed by the augmentation pipeline. Alternated, medians.
-    first = next(iter(pretrain_dataset(images[:batch], _views(), batch, seed=0)))
-    cached = tf.data.Dataset.from_tensors(first).repeat()
-    pipeline = pretrain_dataset(images, _views(), batch, repeat=True, seed=0)
-    model = _model()
-    model.fit(cached, epochs=1, steps_per_epoch=3, verbose=0)  # trace and warm up
-    model.fit(pipeline, epochs=1, steps_per_epoch=2, verbose=0)
-    compute, e2e = [], []
+    # Compute only (one augmented batch held in memory, repeated) and end to
+    # end (fed by the augmentation pipeline), each in a fresh process.
+    data = os.path.join(tempfile.mkdtemp(prefix="bench_throughput_"), "images.npy")
+    np.save(data, images)
+    common = ["--data", data, "--precision", args.precision, "--batch-size", str(batch)]
+    common += ["--steps", str(args.steps), "--warmup", str(args.warmup)]
+    rates = {"compute": [], "e2e": []}
+    peaks = []
     for r in range(args.rounds):
-        compute.append(args.steps * batch / _timed_fit(model, cached, args.steps))
-        e2e.append(args.steps * batch / _timed_fit(model, pipeline, args.steps))
-        print(f"round {r + 1}: compute only {compute[-1]:.1f}, end to end {e2e[-1]:.1f} images/s", flush=True)
+        for mode in ("compute", "e2e") if r % 2 == 0 else ("e2e", "compute"):
+            result, peak = run_measurement([sys.executable, OURS, "--mode", mode, *common])
+            rates[mode].append(result["images_per_s"])
+            peaks.append(peak)
+        print(f"round {r + 1}: compute only {rates['compute'][-1]:.1f}, end to end {rates['e2e'][-1]:.1f} images/s")
+    compute, e2e = rates["compute"], rates["e2e"]
     compute_rate, e2e_rate = float(np.median(compute)), float(np.median(e2e))
     print(
         f"median: compute only {compute_rate:.1f}, end to end {e2e_rate:.1f} images/s "
@@ -91,27 +103,29 @@ def main(argv=None):
         flush=True,
     )
 
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     result = {
         "compute_images_per_s": round(compute_rate, 2),
         "e2e_images_per_s": round(e2e_rate, 2),
         "e2e_over_compute": round(e2e_rate / compute_rate, 3),
+        "e2e_over_compute_paired": round(float(np.median(np.divide(e2e, compute))), 3),
+        "precision": args.precision,
         "augment_images_per_s": round(augment_rate, 1),
         "compute_views_per_s": round(2 * compute_rate, 2),
         "e2e_views_per_s": round(2 * e2e_rate, 2),
         "augment_views_per_s": round(2 * augment_rate, 1),
         "rounds_compute_images_per_s": [round(v, 2) for v in compute],
         "rounds_e2e_images_per_s": [round(v, 2) for v in e2e],
-        "peak_rss_mib": round(peak, 1),
+        "peak_rss_mib": round(max(peaks), 1),
         "images_are": "source images; each gives 2 augmented views through the encoder",
         "batch_size": batch,
         "timed_steps": args.steps,
+        "warmup_steps": args.warmup,
         "rounds": args.rounds,
         "model": "SimCLR ResNet-18 small-image stem, 32x32x3, SGD momentum",
         "machine": f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}",
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
-        "command": command_line(argv or None),
+        "command": command_line(argv),
     }
     write_result(result, args.out)
 
