@@ -12,8 +12,9 @@ processes.
 Each training measurement is a fresh process (`benchmarks/peer/keras_simclr.py`,
 `--warmup` untimed steps, then `--steps` timed ones), compute only and end
 to end alternating within each round (the order reversed every other round):
-repeated `fit` calls in one long-lived process were bimodal on this machine
-(the same configuration at 22 and at 50 images/s within one run).
+repeated `fit` calls in one long-lived process were once bimodal on this
+machine (the same configuration at 22 and at 50 images/s within one run;
+not reproduced since, cause unknown).
 `e2e_over_compute_paired` is the median of the rounds' own ratios, free of
 the machine's drift between rounds. `--precision mixed_bfloat16` builds the
 model under Keras's bfloat16 mixed precision policy (`keras-contrastive
