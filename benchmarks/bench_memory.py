@@ -23,13 +23,11 @@ the imports, the rest of the fixed part and the per-image part.
 """
 
 import argparse
-import os
 import sys
-import tempfile
 
 import numpy as np
 from _results import command_line, write_result  # noqa: E402 (benchmarks/ is on sys.path)
-from run_peer_comparison import OURS, THEIRS, Lock, run_measurement  # noqa: E402
+from run_peer_comparison import OURS, THEIRS, Lock, random_images_file, run_measurement  # noqa: E402
 
 
 def fit_line(xs, ys):
@@ -53,8 +51,7 @@ def main(argv=None):
     sizes = sorted(set(args.batch_sizes))
     if len(sizes) < 2 or sizes[0] < 2:
         parser.error(f"--batch-sizes needs at least two different sizes >= 2 to fit a line; received {sizes}")
-    data = os.path.join(tempfile.mkdtemp(prefix="bench_memory_"), "images.npy")
-    np.save(data, np.random.default_rng(0).integers(0, 256, size=(max(sizes), 32, 32, 3), dtype=np.uint8))
+    data = random_images_file(max(sizes), "bench_memory_")
     step_flags = ["--data", data, "--steps", str(args.steps), "--warmup", str(args.warmup)]
     sides = {
         "ours": ([sys.executable, OURS], ["--precision", args.ours_precision]),

@@ -28,7 +28,6 @@ import argparse
 import os
 import platform
 import sys
-import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -37,7 +36,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from _results import command_line, write_result  # noqa: E402 (benchmarks/ is on sys.path)
-from run_peer_comparison import OURS, run_measurement  # noqa: E402
+from run_peer_comparison import OURS, paired_median, random_images_file, run_measurement  # noqa: E402
 
 from keras_contrastive.augment import SimCLRAugmentation  # noqa: E402
 from keras_contrastive.backbones import ResNet18  # noqa: E402
@@ -67,8 +66,8 @@ def main(argv=None):
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "bench_throughput.json"))
     args = parser.parse_args(argv)
     batch = args.batch_size
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, size=(batch * 16, 32, 32, 3), dtype=np.uint8)
+    data = random_images_file(batch * 16, "bench_throughput_")
+    images = np.load(data)
 
     # Augmentation only: the tf.data pipeline that feeds training.
     iterator = iter(pretrain_dataset(images, _views(), batch, repeat=True, seed=0))
@@ -84,8 +83,6 @@ def main(argv=None):
 
     # Compute only (one augmented batch held in memory, repeated) and end to
     # end (fed by the augmentation pipeline), each in a fresh process.
-    data = os.path.join(tempfile.mkdtemp(prefix="bench_throughput_"), "images.npy")
-    np.save(data, images)
     common = ["--data", data, "--precision", args.precision, "--batch-size", str(batch)]
     common += ["--steps", str(args.steps), "--warmup", str(args.warmup)]
     rates = {"compute": [], "e2e": []}
@@ -108,7 +105,7 @@ def main(argv=None):
         "compute_images_per_s": round(compute_rate, 2),
         "e2e_images_per_s": round(e2e_rate, 2),
         "e2e_over_compute": round(e2e_rate / compute_rate, 3),
-        "e2e_over_compute_paired": round(float(np.median(np.divide(e2e, compute))), 3),
+        "e2e_over_compute_paired": round(paired_median(e2e, compute), 3),
         "precision": args.precision,
         "augment_images_per_s": round(augment_rate, 1),
         "compute_views_per_s": round(2 * compute_rate, 2),

@@ -100,7 +100,14 @@ def _median(values):
     return float(statistics.median(values))
 
 
-def _paired_median(numerators, denominators):
+def random_images_file(count, prefix):
+    """Path of a new `.npy` of `count` random uint8 32x32x3 images (seed 0), in a fresh temporary folder."""
+    path = os.path.join(tempfile.mkdtemp(prefix=prefix), "images.npy")
+    np.save(path, np.random.default_rng(0).integers(0, 256, size=(count, 32, 32, 3), dtype=np.uint8))
+    return path
+
+
+def paired_median(numerators, denominators):
     """Median over rounds of the round-by-round ratio: the machine's drift between rounds cancels."""
     return _median([a / b for a, b in zip(numerators, denominators, strict=True)])
 
@@ -134,8 +141,7 @@ def main(argv=None):
     ours_precisions = list(dict.fromkeys(args.ours_precisions))
     data = args.data
     if data is None:
-        data = os.path.join(tempfile.mkdtemp(prefix="peer_comparison_"), "images.npy")
-        np.save(data, np.random.default_rng(0).integers(0, 256, size=(4096, 32, 32, 3), dtype=np.uint8))
+        data = random_images_file(4096, "peer_comparison_")
     common = [
         "--data",
         data,
@@ -223,8 +229,8 @@ def main(argv=None):
                 "peer_config": p_who,
                 "peer_e2e_images_per_s": round(p_e2e, 2),
                 "ratio_e2e": round(o_e2e / p_e2e, 3),
-                "ratio_e2e_paired": round(_paired_median(rates[o_who, "e2e"], rates[p_who, "e2e"]), 3),
-                "e2e_over_compute_paired": round(_paired_median(rates[o_who, "e2e"], rates[o_who, "compute"]), 3),
+                "ratio_e2e_paired": round(paired_median(rates[o_who, "e2e"], rates[p_who, "e2e"]), 3),
+                "e2e_over_compute_paired": round(paired_median(rates[o_who, "e2e"], rates[o_who, "compute"]), 3),
                 "ours_peak_rss_mib": round(max(rss[o_who, "e2e"]), 1),
                 "peer_peak_rss_mib": round(max(rss[p_who, "e2e"]), 1),
                 "flops_fraction_of_matmul": round(o_e2e * GFLOP_PER_IMAGE / matmul_rate, 3),
@@ -242,7 +248,7 @@ def main(argv=None):
         "peer_best_compute_images_per_s": round(peer_best_compute, 2),
         "peer_best_compute_config": best_compute,
         "ratio_e2e": round(ours_e2e / peer_best_e2e, 3),
-        "ratio_e2e_paired": round(_paired_median(rates[ours_best, "e2e"], rates[best_e2e, "e2e"]), 3),
+        "ratio_e2e_paired": round(paired_median(rates[ours_best, "e2e"], rates[best_e2e, "e2e"]), 3),
         "ratio_compute": round(ours_compute / peer_best_compute, 3),
         "matmul_gflops": round(matmul_rate, 1),
         "model_gflops_e2e": round(ours_e2e * GFLOP_PER_IMAGE, 1),
@@ -250,7 +256,7 @@ def main(argv=None):
         "flops_fraction_of_matmul": round(ours_e2e * GFLOP_PER_IMAGE / matmul_rate, 3),
         "flops_fraction_of_matmul_compute": round(ours_compute * GFLOP_PER_IMAGE / matmul_rate, 3),
         "e2e_over_compute": round(ours_e2e / ours_compute, 3),
-        "e2e_over_compute_paired": round(_paired_median(rates[ours_best, "e2e"], rates[ours_best, "compute"]), 3),
+        "e2e_over_compute_paired": round(paired_median(rates[ours_best, "e2e"], rates[ours_best, "compute"]), 3),
         "peer_e2e_over_compute": round(peer_best_e2e / median[best_e2e.split(" workers=")[0], "compute"], 3),
         "ours_peak_rss_mib": round(max(rss[ours_best, "e2e"]), 1),
         "peer_peak_rss_mib": round(max(rss[best_e2e, "e2e"]), 1),
