@@ -26,7 +26,6 @@ train --precision mixed_bfloat16`).
 
 import argparse
 import os
-import platform
 import sys
 import time
 
@@ -34,7 +33,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 from _results import command_line, write_result  # noqa: E402 (benchmarks/ is on sys.path)
 from run_peer_comparison import OURS, paired_median, random_images_file, run_measurement  # noqa: E402
 
@@ -120,9 +118,6 @@ def main(argv=None):
         "warmup_steps": args.warmup,
         "rounds": args.rounds,
         "model": "SimCLR ResNet-18 small-image stem, 32x32x3, SGD momentum",
-        "machine": f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}",
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
         "command": command_line(argv),
     }
     write_result(result, args.out)
