@@ -107,19 +107,52 @@ def run_replica_equivalence_test(build_model, batch, atol=1e-5, learning_rate=0.
     return difference, update
 
 
-def run_serialization_test(model, images):
-    """`get_config` -> `from_config` -> `get_config` is identical, and a
-    `.keras` save -> load gives identical embeddings on `images`."""
+def run_serialization_test(model, images, batch=None, optimizer=None):
+    """`get_config` -> `from_config` -> `get_config` is identical, and a `.keras` save -> load restores
+    the whole model: identical embeddings on `images`, and every weight (heads, EMA targets, queues,
+    prototypes, centres: trainable or not) equal in shape and value.
+
+    With `batch` (a training batch, or a `tf.data.Dataset` of them), the model is first compiled with
+    `optimizer` (default: its own optimizer, else SGD with momentum) and trained one step, so the optimizer
+    has state; the reloaded optimizer must hold the same variables with the same values (Keras warns
+    "Skipping variable loading for optimizer" when they differ: that warning fails the test).
+    """
+    import warnings
+
     config = model.get_config()
     revived = type(model).from_config(config)
     assert revived.get_config() == config, "get_config changed after from_config"
+    if batch is not None:
+        if optimizer is not None or getattr(model, "optimizer", None) is None:
+            model.compile(optimizer=optimizer or keras.optimizers.SGD(0.01, momentum=0.9))
+        dataset = batch if isinstance(batch, tf.data.Dataset) else _dataset(batch)
+        model.fit(dataset.take(1), epochs=1, verbose=0)
     expected = model.predict(images, verbose=0)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         path = os.path.join(tmp, "model.keras")
         model.save(path)
         loaded = keras.saving.load_model(path)
+    skipped = [str(w.message) for w in caught if "Skipping variable loading" in str(w.message)]
+    assert not skipped, f"the .keras file did not restore every variable: {skipped}"
     np.testing.assert_array_equal(loaded.predict(images, verbose=0), expected)
     assert type(loaded) is type(model)
+    # In creation order (auto-generated layer names differ between the two instances).
+    assert len(loaded.weights) == len(model.weights), (
+        f"{len(loaded.weights)} weights after loading, not {len(model.weights)}"
+    )
+    for saved, restored in zip(model.weights, loaded.weights):
+        assert saved.shape == restored.shape, f"weight {saved.path} {saved.shape} came back as {restored.shape}"
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(restored), keras.ops.convert_to_numpy(saved), err_msg=f"{saved.path} differs"
+        )
+    if batch is not None:
+        before = [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables]
+        after = [keras.ops.convert_to_numpy(v) for v in loaded.optimizer.variables]
+        assert len(after) == len(before), f"the optimizer has {len(after)} variables after loading, not {len(before)}"
+        assert int(loaded.optimizer.iterations.numpy()) == int(model.optimizer.iterations.numpy()) > 0
+        for a, b in zip(before, after):
+            np.testing.assert_array_equal(b, a, err_msg="an optimizer variable was not restored")
     return loaded
 
 

@@ -17,7 +17,7 @@ BACKBONES = {
 }
 
 
-def _builder(name):
+def backbone_builder(name):
     if name == "resnet":
         return ResNet
     if name not in BACKBONES:
@@ -44,7 +44,7 @@ def build_backbone(name, input_shape, **kwargs):
         if builder is None:
             raise ValueError(f"Unknown encoder {name!r}: keras.applications has no {attr!r}.")
         return builder(include_top=False, weights=None, input_shape=tuple(input_shape), **{"pooling": "avg", **kwargs})
-    return _builder(name)(input_shape=tuple(input_shape), **kwargs)
+    return backbone_builder(name)(input_shape=tuple(input_shape), **kwargs)
 
 
 __all__ = ["ConvNet", "ResNet", "ResNet18", "ResNet34", "ResNet50", "build_backbone", "BACKBONES"]

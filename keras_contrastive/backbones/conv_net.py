@@ -3,6 +3,8 @@
 import keras
 from keras import layers
 
+from keras_contrastive.backbones.fused_batch_normalization import FusedBatchNormalization
+
 
 def ConvNet(
     input_shape=(28, 28, 1),
@@ -15,6 +17,9 @@ def ConvNet(
 ):
     """`stages` x (`convs_per_stage` x [3x3 conv, BN, ReLU], 2x2 max-pool),
     a last 3x3 conv at 8 x `width` (doubled widths per stage), then pooling.
+
+    BatchNorm is `FusedBatchNormalization`: Keras's layer, same weights and results, whose training step
+    runs as one fused oneDNN op (`benchmarks/bench_convnet_step.py` measures the difference).
 
     Args:
         input_shape: tuple. `(height, width, channels)` of float images in
@@ -57,11 +62,11 @@ def ConvNet(
             x = layers.Conv2D(
                 width * 2**stage, 3, padding="same", use_bias=False, name=f"stage{stage + 1}_conv{conv + 1}"
             )(x)
-            x = layers.BatchNormalization(synchronized=synchronized_bn, name=f"stage{stage + 1}_bn{conv + 1}")(x)
+            x = FusedBatchNormalization(synchronized=synchronized_bn, name=f"stage{stage + 1}_bn{conv + 1}")(x)
             x = layers.ReLU(name=f"stage{stage + 1}_relu{conv + 1}")(x)
         x = layers.MaxPooling2D(2, name=f"stage{stage + 1}_pool")(x)
     x = layers.Conv2D(width * 2**stages, 3, padding="same", use_bias=False, name="head_conv")(x)
-    x = layers.BatchNormalization(synchronized=synchronized_bn, name="head_bn")(x)
+    x = FusedBatchNormalization(synchronized=synchronized_bn, name="head_bn")(x)
     x = layers.ReLU(name="head_relu")(x)
     pool = {"average": layers.GlobalAveragePooling2D, "max": layers.GlobalMaxPooling2D, "flatten": layers.Flatten}
     outputs = pool[output_pool](name="pool")(x)

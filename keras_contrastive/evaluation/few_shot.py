@@ -10,6 +10,7 @@ random initialisation the same way.
 import keras
 import numpy as np
 
+from keras_contrastive import keras_internals
 from keras_contrastive.evaluation.extract_features import images_to_float
 
 
@@ -71,7 +72,7 @@ def fine_tune(encoder, x_train, y_train, x_test, y_test, num_classes, *, steps=3
         epoch, in inference mode).
     """
     keras.utils.set_random_seed(seed)
-    for layer in encoder._flatten_layers():
+    for layer in keras_internals.flatten_layers(encoder):
         if isinstance(layer, keras.layers.BatchNormalization):
             # SimCLR's fine-tuning BN decay (0.9): Keras's 0.99 leaves the moving statistics, used at
             # test time, far from the batch statistics after the few hundred steps a 1 % subset allows.

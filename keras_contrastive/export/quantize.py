@@ -13,6 +13,8 @@ just over the zoo's 10 MB. Convolutions are left as they are.
 
 import keras
 
+from keras_contrastive import keras_internals
+
 QUANTIZABLE = (keras.layers.Dense, keras.layers.EinsumDense, keras.layers.Embedding)
 MODES = ("int8", "int4")
 
@@ -34,7 +36,7 @@ def quantize_weights(model, mode="int8"):
         raise ValueError(f"Unknown quantization {mode!r}: use one of {MODES}.")
     layers = [
         layer
-        for layer in model._flatten_layers(include_self=True, recursive=True)
+        for layer in keras_internals.flatten_layers(model)
         if isinstance(layer, QUANTIZABLE) and layer.built and getattr(layer, "quantization_mode", None) is None
     ]
     int8 = ("int8", keras.quantizers.Int8QuantizationConfig(activation_quantizer=None))  # weights only
@@ -52,7 +54,7 @@ def quantize_weights(model, mode="int8"):
             f"{type(model).__name__} has no float Dense or Embedding layer left to quantize ({mode} applies to "
             "those); export it without --quantize."
         )
-    for inner in model._flatten_layers(include_self=True, recursive=True):
+    for inner in keras_internals.flatten_layers(model):
         # Functions traced before would keep the float kernels (`keras.Model.quantize` resets them too).
         if hasattr(inner, "clear_traced_functions"):
             inner.clear_traced_functions()

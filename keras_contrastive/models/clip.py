@@ -8,6 +8,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from keras_contrastive import keras_internals
 from keras_contrastive.layers.logit_scale import LogitScale
 from keras_contrastive.losses import info_nce, top1_accuracy
 from keras_contrastive.models.contrastive_model import ContrastiveModel
@@ -143,17 +144,9 @@ class CLIP(ContrastiveModel):
         super().compile(optimizer, *args, **kwargs)
         inner = getattr(self.optimizer, "inner_optimizer", self.optimizer)  # LossScaleOptimizer wraps it
         if getattr(inner, "weight_decay", None) and hasattr(inner, "exclude_from_weight_decay"):
-            pattern = getattr(inner, "_exclude_from_weight_decay_pattern", None)
-            names = set(pattern.pattern.split("|")) if pattern is not None else set()
-            variables = set(getattr(inner, "_exclude_from_weight_decay", set()))
+            names, variables = keras_internals.excluded_from_weight_decay(inner)
             inner.exclude_from_weight_decay(var_names=sorted(names | {"logit_scale"}))
-            inner._exclude_from_weight_decay |= variables
-
-    def compile_from_config(self, config):
-        # Keras skips a custom `compile` when loading a model: restore the optimizer through it.
-        self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.optimizer is not None and self.built:
-            self.optimizer.build(self.trainable_variables)
+            keras_internals.add_excluded_variables(inner, variables)
 
     # --- towers ---------------------------------------------------------------------------------------------
     def embed_images(self, images, training=False):

@@ -17,14 +17,8 @@ import keras
 import tensorflow as tf
 from keras import layers, ops
 
+from keras_contrastive import keras_internals
 from keras_contrastive.distributed import scale_loss_for_replicas
-
-
-def _multi_worker(strategy):
-    extended = getattr(strategy, "extended", None)
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and bool(
-        getattr(extended, "_in_multi_worker_mode", lambda: False)()
-    )
 
 
 class ContrastiveModel(keras.Model):
@@ -45,8 +39,10 @@ class ContrastiveModel(keras.Model):
     """
 
     extra_metric_names = ()
-    # What the encoder reads: "image" or "text" (recipes, training and export dispatch on it).
+    # What the encoder reads: "image", "text" or "image_text" (recipes and the run layer dispatch on it).
     modality = "image"
+    # Whether every training batch must carry "label" (supervised methods), not only for the online probe.
+    requires_labels = False
 
     def __init__(self, encoder, probe_classes=None, **kwargs):
         super().__init__(**kwargs)
@@ -69,14 +65,37 @@ class ContrastiveModel(keras.Model):
         # would call the model on the training dict).
         self.built = True
 
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # The model is built in __init__; only the optimizer needs building,
-        # in the strategy's scope. Keras's own version traces the model on a
-        # batch reduced across replicas, which fails for dict batches under
-        # MultiWorkerMirroredStrategy (and would call the model on the dict).
-        if self.optimizer is not None and not self.optimizer.built:
-            with self.distribute_strategy.scope():
-                self.optimizer.build(self.trainable_variables)
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
+                **kwargs):  # fmt: skip
+        """`keras.Model.compile` with an optimizer (and `steps_per_execution`, `run_eagerly`, ...). A method
+        owns its loss and its metrics (`metrics`): a `loss` or `metrics` given here is an error, not dropped."""
+        given = {
+            name: value
+            for name, value in (
+                ("loss", loss),
+                ("loss_weights", loss_weights),
+                ("metrics", metrics),
+                ("weighted_metrics", weighted_metrics),
+            )
+            if value
+        }
+        if given:
+            raise ValueError(
+                f"{type(self).__name__} computes its own loss and metrics ({', '.join(m.name for m in self.metrics)}) "
+                f"in its train_step, so compile() takes an optimizer only, e.g. "
+                f"model.compile(optimizer=keras.optimizers.AdamW(1e-3)). Received {', '.join(sorted(given))}."
+            )
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def compile_from_config(self, config):
+        # Keras skips a custom `compile` when loading a model: restore the optimizer through it, built, so
+        # that its saved state (momenta, iterations) loads too.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.optimizer is not None and self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    # Built in __init__: before `fit`, only the optimizer is built (see keras_internals).
+    _maybe_symbolic_build = keras_internals.build_optimizer_only
 
     @property
     def feature_dim(self):
@@ -139,7 +158,7 @@ class ContrastiveModel(keras.Model):
         for name, value in logs.items():
             self.method_trackers[name].update_state(value)
         results = {m.name: m.result() for m in self.metrics}
-        if _multi_worker(self.distribute_strategy):
+        if keras_internals.in_multi_worker_mode(self.distribute_strategy):
             # Keras reduces multi-worker logs with reduce(MEAN, axis=0), which
             # rejects scalars: hand it [1]-shaped values, reduced to scalars.
             results = {name: ops.reshape(value, (1,)) for name, value in results.items()}

@@ -5,6 +5,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_contrastive import keras_internals
 from keras_contrastive.distributed import cross_replica_concat, global_offset, num_replicas
 from keras_contrastive.layers import ProjectionHead, Queue
 from keras_contrastive.losses import info_nce, top1_accuracy
@@ -23,7 +24,7 @@ def _in_groups(fn, x, groups):
 def _uses_synchronized_bn(model):
     return any(
         isinstance(layer, keras.layers.BatchNormalization) and getattr(layer, "synchronized", False)
-        for layer in model._flatten_layers()
+        for layer in keras_internals.flatten_layers(model)
     )
 
 

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_contrastive import keras_internals
 from keras_contrastive.distributed import num_replicas
 from keras_contrastive.layers import ProjectionHead, Prototypes, Queue
 from keras_contrastive.losses import swav_loss
@@ -178,7 +179,7 @@ class SwAV(ContrastiveModel):
             return self.encoder
         # A plain dict attribute bypassing Keras tracking: the shared layers'
         # weights belong to (and are saved with) the encoder only.
-        cache = self.__dict__.setdefault("_resolution_encoders", {})
+        cache = keras_internals.untracked_cache(self, "_resolution_encoders")
         if shape not in cache:
             try:
                 other = keras.models.clone_model(

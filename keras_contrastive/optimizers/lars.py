@@ -10,6 +10,8 @@ appendix B.1; BYOL appendix C.1).
 import keras
 from keras import ops
 
+from keras_contrastive import keras_internals
+
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")
 class LARS(keras.optimizers.Optimizer):
@@ -62,7 +64,7 @@ class LARS(keras.optimizers.Optimizer):
     def update_step(self, gradient, variable, learning_rate):
         learning_rate = ops.cast(learning_rate, variable.dtype)
         gradient = ops.cast(gradient, variable.dtype)
-        velocity = self.velocities[self._get_variable_index(variable)]
+        velocity = self.velocities[keras_internals.variable_index(self, variable)]
         if self._adapted(variable):
             gradient = gradient + self.lars_weight_decay * variable
             w_norm = ops.sqrt(ops.sum(ops.square(variable)))

@@ -10,6 +10,8 @@ import os
 import keras
 import tensorflow as tf
 
+from keras_contrastive import keras_internals
+
 PAD_TOKEN, CLS_TOKEN, SEP_TOKEN, UNK_TOKEN = "[PAD]", "[CLS]", "[SEP]", "[UNK]"
 
 
@@ -62,8 +64,7 @@ class SentenceTokenizer(keras.layers.Layer):
         kwargs.setdefault("dtype", "int32")
         super().__init__(**kwargs)
         # Strings (and Python lists of them) are this layer's input, as for keras-hub's tokenizers.
-        self._convert_input_args = False
-        self._allow_non_tensor_positional_args = True
+        keras_internals.accept_string_inputs(self)
         if isinstance(vocabulary, (str, os.PathLike)):
             vocabulary = load_vocabulary(vocabulary)
         vocabulary = [str(token) for token in vocabulary]

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_contrastive.backbones.resnet import FusedBatchNormalization
+from keras_contrastive.backbones.fused_batch_normalization import FusedBatchNormalization
 
 
 def _pair(dtype="float32", **kwargs):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_contrastive import recipes, training
+from keras_contrastive import recipes, runs
 from keras_contrastive.backbones import ConvNet
 from keras_contrastive.models import BYOL, MoCo
 from keras_contrastive.testing import run_serialization_test, run_train_step_test
@@ -138,10 +138,10 @@ def test_an_interrupted_run_resumes_with_targets_queue_and_momentum_step(name, t
     )
     stop = _StopAfter(2)
     with pytest.raises(_Interrupt):
-        training.train(recipe, str(tmp_path), verbose=0, callbacks=[stop])
+        runs.train(recipe, str(tmp_path), verbose=0, callbacks=[stop])
     assert stop.state["iterations"] == 6
     start = _RecordAtStart()
-    metrics = training.train(recipe, str(tmp_path), verbose=0, callbacks=[start])
+    metrics = runs.train(recipe, str(tmp_path), verbose=0, callbacks=[start])
     assert metrics["epochs"] == 3
     restored = start.state
     assert restored["iterations"] == 6  # the momentum step: BYOL's schedule continues from it
