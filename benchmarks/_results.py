@@ -18,7 +18,7 @@ RUN_KEYS = ("train_seconds", "epochs", "steps_per_epoch", "batch_size", "final_l
 
 def run_fields(metrics, recipe, overrides, run_dir, argv=None):
     """What every training benchmark records of its run: `RUN_KEYS` of the run's metrics
-    (`training.run_summary`), the recipe, its overrides, the run directory and the command."""
+    (`runs.core.run_summary`), the recipe, its overrides, the run directory and the command."""
     fields = {key: metrics.get(key) for key in RUN_KEYS}
     fields.update({"recipe": recipe, "overrides": overrides, "run_dir": run_dir, "command": command_line(argv)})
     return fields

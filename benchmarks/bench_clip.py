@@ -25,7 +25,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 from _results import command_line, run_fields, write_result  # noqa: E402 (benchmarks/ is on sys.path)
 
-from keras_contrastive import clip_training, recipes  # noqa: E402
+from keras_contrastive import recipes, runs  # noqa: E402
+from keras_contrastive.runs import image_text_task  # noqa: E402
 
 KEYS = (
     "zero_shot_top1",
@@ -55,15 +56,15 @@ def main(argv=None):
     recipe = recipes.load(args.recipe, overrides=args.set)
 
     # The untrained model (the seed training starts from), through the same evaluation.
-    pairs = clip_training.load_pairs(recipe)
+    pairs = image_text_task.load_pairs(recipe)
     keras.utils.set_random_seed(recipe["train"]["seed"])
-    untrained = clip_training.build_clip_model(recipe, (*clip_training.image_size_of(recipe), 3))
-    before = clip_training.evaluate_pairs(untrained, pairs.split("held_out"))
+    untrained = image_text_task.build_clip_model(recipe, (*image_text_task.image_size_of(recipe), 3))
+    before = image_text_task.evaluate_pairs(untrained, pairs.split("held_out"))
     del untrained
     keras.backend.clear_session()
 
     start = time.perf_counter()
-    metrics = clip_training.train(recipe, run_dir, verbose=2, command=command_line(argv))
+    metrics = runs.train(recipe, run_dir, verbose=2, command=command_line(argv))
     result = {key: metrics.get(key) for key in KEYS}
     result.update(
         {

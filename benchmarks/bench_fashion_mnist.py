@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from _results import command_line, run_fields, write_result  # noqa: E402 (benchmarks/ is on sys.path)
 
-from keras_contrastive import recipes, training  # noqa: E402
+from keras_contrastive import recipes, runs  # noqa: E402
 
 
 def main(argv=None):
@@ -39,7 +39,7 @@ def main(argv=None):
     baselines = "false" if args.no_baselines else "true"
     recipe = recipes.load(args.recipe, overrides=[*args.set, f"evaluate.baselines={baselines}"])
     start = time.perf_counter()
-    metrics = training.train(recipe, run_dir, verbose=2, command=command_line(argv))
+    metrics = runs.train(recipe, run_dir, verbose=2, command=command_line(argv))
     wall = time.perf_counter() - start
     result = {key: metrics.get(key) for key in ("linear_probe_top1", "knn_top1", "raw_pixel_top1", "random_init_top1")}
     result["total_seconds_with_evaluation"] = round(wall, 1)

@@ -25,7 +25,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from _results import command_line, write_result  # noqa: E402 (benchmarks/ is on sys.path)
 
-from keras_contrastive import recipes, training  # noqa: E402
+from keras_contrastive import recipes  # noqa: E402
+from keras_contrastive.runs import core, image_task  # noqa: E402
 
 
 def main(argv=None):
@@ -52,8 +53,8 @@ def main(argv=None):
     for size in args.sizes:
         recipe = recipes.apply_overrides(base, [f"method.queue_size={size}", "train.online_probe=false"])
         keras.utils.set_random_seed(0)
-        model = training.build_model(recipe, shape)
-        model.compile(optimizer=training.build_optimizer(recipe, 100))
+        model = image_task.build_model(recipe, shape)
+        model.compile(optimizer=core.build_optimizer(recipe, 100))
         model.fit(data, steps_per_epoch=2, epochs=1, verbose=0)  # trace and warm up
         models[size] = model
 

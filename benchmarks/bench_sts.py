@@ -23,8 +23,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 from _results import command_line, run_fields, write_result  # noqa: E402 (benchmarks/ is on sys.path)
 
-from keras_contrastive import recipes, text_training  # noqa: E402
+from keras_contrastive import recipes, runs  # noqa: E402
 from keras_contrastive.evaluation import sts  # noqa: E402
+from keras_contrastive.runs.text_task import build_text_model  # noqa: E402
 
 
 def main(argv=None):
@@ -45,17 +46,17 @@ def main(argv=None):
 
     start = time.perf_counter()
     keras.utils.set_random_seed(recipe["train"]["seed"])
-    before_model = text_training.build_text_model(recipe)
-    before = sts.evaluate_sts(sts.sentence_embedder(before_model)[0], data=data)
+    before_model = build_text_model(recipe)
+    before = sts.evaluate_sts(runs.open_model(before_model).embed_text, data=data)
     before_seconds = time.perf_counter() - start
     print("before training:\n" + sts.format_sts_table(before), flush=True)
     del before_model
     keras.backend.clear_session()
 
-    metrics = text_training.train(recipe, run_dir, verbose=2, command=command_line(argv))
+    metrics = runs.train(recipe, run_dir, verbose=2, command=command_line(argv))
     model = keras.saving.load_model(os.path.join(run_dir, "model.keras"))
     start = time.perf_counter()
-    after = sts.evaluate_sts(sts.sentence_embedder(model)[0], data=data)
+    after = sts.evaluate_sts(runs.open_model(model).embed_text, data=data)
     print("after training:\n" + sts.format_sts_table(after), flush=True)
 
     result = {

@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_contrastive.distributed import local_copy
 from keras_contrastive.evaluation import extract_features, knn_classify
 
 
@@ -85,12 +86,7 @@ class KNNMonitor(keras.callbacks.Callback):
     def _encoder(self):
         encoder = getattr(self.model, "encoder", self.model)
         strategy = self.model.distribute_strategy
-        if strategy.num_replicas_in_sync > 1:
-            # A distributed `predict` would split (and, multi-worker, gather) the batch: use a local copy.
-            from keras_contrastive.training import _local_copy
-
-            return _local_copy(encoder, strategy)
-        return encoder
+        return local_copy(encoder, strategy)
 
     def measure(self):
         """kNN top-1 of the current encoder (a float in `[0, 1]`)."""

@@ -1,15 +1,15 @@
-"""The `keras-contrastive` command line.
+"""The `keras-contrastive` command line: it parses arguments, calls one library function, prints the result.
 
 keras-contrastive train RECIPE [--set section.key=value ...] [--output DIR] [--strategy auto]
-keras-contrastive evaluate linear-probe --run DIR [--data SPEC] [--out FILE]
-keras-contrastive evaluate knn --run DIR [--data SPEC] [--k 200] [--out FILE]
+    [--precision auto|float32|mixed_float16|mixed_bfloat16]
+keras-contrastive evaluate linear-probe|knn --model RUN|EXPORT|ZOO_NAME [--data SPEC] [--out FILE]
+keras-contrastive evaluate few-shot --model RUN|EXPORT|ZOO_NAME --fraction 0.01 [--steps 300] [--out FILE]
 keras-contrastive evaluate sts --model PATH --sts-dir DIR [--out FILE]
+keras-contrastive evaluate zero-shot --model RUN|EXPORT|ZOO_NAME [--data SPEC] [--classes LIST]
+    [--templates LIST] [--descriptions FILE|none] [--out FILE]  # image-text (CLIP)
+keras-contrastive evaluate retrieval --model RUN|EXPORT [--data SPEC] [--out FILE]  # image-text (CLIP)
 keras-contrastive export --run DIR --to savedmodels/NAME [--version N] [--quantize int8|int4]
-keras-contrastive evaluate zero-shot --model RUN --data SPEC --classes LIST [--templates LIST]
-    [--descriptions FILE|none] [--out FILE]  # CLIP
-keras-contrastive evaluate retrieval --model RUN [--data SPEC] [--out FILE]  # CLIP
-keras-contrastive evaluate few-shot --run DIR --fraction 0.01|0.1 [--steps 300] [--out FILE]
-keras-contrastive plot embeddings|similarity|temperature --run DIR --out FILE.png
+keras-contrastive plot embeddings|similarity|temperature --model RUN|EXPORT|ZOO_NAME --out FILE.png
 keras-contrastive zoo publish --run DIR --name NAME [--root savedmodels] [--quantize int8|int4] | zoo list
 """
 
@@ -27,6 +27,12 @@ DESCRIPTIONS_HELP = (
 )
 QUANTIZE_HELP = "int8: weight-only int8 Dense/Embedding kernels (a text encoder's size / 4); int4: 4-bit embeddings"
 DATA_HELP = "fashion_mnist, fashion_mnist_subset, tfds:NAME, folder:PATH (class sub-folders) or npz:PATH"
+MODEL_HELP = "a run directory, an exported SavedModel (version or model folder) or a zoo model's name"
+
+
+def _model_argument(parser, help_text=MODEL_HELP):
+    # --run: the older name of --model, for run directories.
+    parser.add_argument("--model", "--run", dest="model", required=True, help=help_text)
 
 
 def _parser():
@@ -38,32 +44,35 @@ def _parser():
     train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a key")
     train.add_argument("--output", help="run directory (default: runs/<recipe name>)")
     train.add_argument("--strategy", default="auto", choices=["auto", "one-device", "mirrored", "multi-worker"])
-    train.add_argument("--precision", default="float32", choices=["float32", "mixed_float16", "mixed_bfloat16"])
+    train.add_argument(
+        "--precision",
+        choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"],
+        help="Keras dtype policy (default: the recipe's train.precision; auto: bfloat16 where the CPU has it)",
+    )
     train.add_argument("--verbose", default="auto", help="Keras fit verbosity: auto, 0, 1 or 2")
 
-    evaluate = sub.add_parser("evaluate", help="evaluate a trained run's encoder")
+    evaluate = sub.add_parser("evaluate", help="evaluate a model: a run, an export or a zoo model")
     kinds = evaluate.add_subparsers(dest="kind", required=True)
     for kind, text in (("linear-probe", "linear probe on frozen features"), ("knn", "weighted kNN top-1")):
         p = kinds.add_parser(kind, help=text)
-        p.add_argument("--run", required=True, help="a run directory written by `train`")
-        p.add_argument("--data", help=f"data spec ({DATA_HELP}); default: the run's recipe")
+        _model_argument(p)
+        p.add_argument("--data", help=f"data spec ({DATA_HELP}); default: the model's training data")
         p.add_argument("--out", help="also write the result as JSON to this file")
         if kind == "knn":
             p.add_argument("--k", type=int, default=200)
             p.add_argument("--temperature", type=float, default=0.1)
     sts = kinds.add_parser("sts", help="STS12-16 and STS-B Spearman x 100 of a sentence encoder")
-    sts.add_argument(
-        "--model",
-        required=True,
-        help="a text run directory, a .keras file, an exported SavedModel, "
-        "a local keras-hub / Hugging Face preset folder, or 'minilm'",
+    _model_argument(
+        sts,
+        "a text run directory, a .keras file, an exported SavedModel, a zoo model, a local keras-hub / Hugging "
+        "Face preset folder, or 'minilm'",
     )
     sts.add_argument("--sts-dir", required=True, help="SentEval-layout STS folder, e.g. ../shared/data/sts")
     sts.add_argument("--pooling", choices=["cls", "mean"], default="mean", help="pooling of a preset (default mean)")
     sts.add_argument("--out", help="also write the result as JSON to this file")
     for kind, text in (("zero-shot", "zero-shot top-1 of an image-text model (CLIP)"), ("retrieval", "R@1/5/10")):
         p = kinds.add_parser(kind, help=text)
-        p.add_argument("--model", required=True, help="a CLIP run directory or .keras file")
+        _model_argument(p, "a CLIP run directory, .keras file, export folder, or (zero-shot) a zoo classifier")
         p.add_argument("--data", help="emoji, tuxpaint, emoji+tuxpaint, folder:PATH or manifest:PATH (default: run's)")
         p.add_argument("--split", choices=["held_out", "train", "all"], default="held_out")
         if kind == "zero-shot":
@@ -73,9 +82,9 @@ def _parser():
         p.add_argument("--out", help="also write the result as JSON to this file")
 
     few = kinds.add_parser("few-shot", help="fine-tune encoder + linear head on a fraction of labels, vs scratch")
-    few.add_argument("--run", required=True, help="a run directory written by `train`")
+    _model_argument(few)
     few.add_argument("--fraction", type=float, required=True, help="class-balanced fraction of labels, e.g. 0.01")
-    few.add_argument("--data", help=f"data spec ({DATA_HELP}); default: the run's recipe")
+    few.add_argument("--data", help=f"data spec ({DATA_HELP}); default: the model's training data")
     few.add_argument("--steps", type=int, default=300, help="fine-tuning steps, the same for both models")
     few.add_argument("--batch-size", type=int, default=64)
     few.add_argument("--learning-rate", type=float, default=1e-3)
@@ -93,7 +102,7 @@ def _parser():
     export.add_argument("--descriptions", help="CLIP: " + DESCRIPTIONS_HELP)
     export.add_argument("--quantize", choices=["int8", "int4"], help=QUANTIZE_HELP)
 
-    plot = sub.add_parser("plot", help="PNG figures of a run: embeddings, view similarities, temperature")
+    plot = sub.add_parser("plot", help="PNG figures of a model: embeddings, view similarities, temperature")
     figures = plot.add_subparsers(dest="figure", required=True)
     for figure, text in (
         ("embeddings", "2-D projection (t-SNE, or PCA) of test-image features coloured by class"),
@@ -101,9 +110,9 @@ def _parser():
         ("temperature", "NT-Xent loss and softmax sharpness against the temperature, one batch"),
     ):
         p = figures.add_parser(figure, help=text)
-        p.add_argument("--run", required=True, help="a run directory written by `train`")
+        _model_argument(p)
         p.add_argument("--out", required=True, help="PNG file to write")
-        p.add_argument("--data", help=f"data spec ({DATA_HELP}); default: the run's recipe")
+        p.add_argument("--data", help=f"data spec ({DATA_HELP}); default: the model's training data")
         p.add_argument("--seed", type=int, default=0)
         if figure == "embeddings":
             p.add_argument("--count", type=int, default=2000, help="test images to embed (default 2000)")
@@ -111,188 +120,193 @@ def _parser():
         else:
             p.add_argument("--batch", type=int, default=16 if figure == "similarity" else 128, help="images")
 
-    zoo = sub.add_parser("zoo", help="the model zoo under savedmodels/")
+    zoo = sub.add_parser("zoo", help="the model zoo (savedmodels/, or $KERAS_CONTRASTIVE_ZOO)")
     actions = zoo.add_subparsers(dest="action", required=True)
     publish = actions.add_parser("publish", help="export a run into the zoo with its metadata")
     publish.add_argument("--run", required=True, help="a run directory written by `train`")
     publish.add_argument("--name", required=True, help="the model's name, e.g. simclr_quickstart")
-    publish.add_argument("--root", help="the zoo folder (default: savedmodels)")
+    publish.add_argument("--root", help="the zoo folder (default: $KERAS_CONTRASTIVE_ZOO, else savedmodels)")
     publish.add_argument("--version", type=int, help="version number (default: the next free one)")
     publish.add_argument("--quantize", choices=["int8", "int4"], help=QUANTIZE_HELP)
     listing = actions.add_parser("list", help="list the zoo's models")
-    listing.add_argument("--root", help="the zoo folder (default: savedmodels)")
+    listing.add_argument("--root", help="the zoo folder (default: $KERAS_CONTRASTIVE_ZOO, else savedmodels)")
     return parser
 
 
-def _train(args):
-    from keras_contrastive import recipes, training
+# --- parsing the values of list-like options -----------------------------------------------------------------
+def parse_list(value, what):
+    """Items of a list option: a file with one item a line, or items separated by commas."""
+    if value is None:
+        return None
+    if os.path.isfile(value):
+        with open(value, encoding="utf-8") as f:
+            items = [line.strip() for line in f if line.strip()]
+    else:
+        items = [item.strip() for item in value.split(",") if item.strip()]
+    if not items:
+        raise ValueError(f"--{what} {value!r} lists nothing: give a file (one a line) or comma-separated items.")
+    return items
 
-    recipe = recipes.load(args.recipe, overrides=args.set)
+
+def parse_descriptions(value):
+    """`--descriptions`: `"default"` when not given, `None` for `none`, else a JSON file `{class: [phrases]}`."""
+    if value is None:
+        return "default"
+    if value.lower() == "none":
+        return None
+    if not os.path.isfile(value):
+        raise FileNotFoundError(
+            f'--descriptions {value!r} is not a file: give a JSON file {{"class": ["phrase", ...]}}, or \'none\' '
+            "to describe each class by its name."
+        )
+    with open(value, encoding="utf-8") as f:
+        try:
+            descriptions = json.load(f)
+        except json.JSONDecodeError as error:
+            raise ValueError(f'--descriptions {value!r} is not JSON ({error}): write {{"class": ["phrase"]}}.')
+    if not isinstance(descriptions, dict):
+        raise ValueError(f"--descriptions {value!r} holds a {type(descriptions).__name__}, not {{class: [phrases]}}.")
+    return descriptions
+
+
+def _command_line(args):
+    return "keras-contrastive " + " ".join(shlex.quote(a) for a in args.argv)
+
+
+def _print_result(result, out=None):
+    from keras_contrastive.io_utils import atomic_write_json
+
+    result = json.loads(json.dumps(result, default=float))
+    print(json.dumps(result, indent=2, sort_keys=True))
+    if out:
+        atomic_write_json(out, result)
+
+
+def _percent(value):
+    return f"{100 * value:.1f} %"
+
+
+def training_summary(metrics):
+    """One line of what a run measured, for people (the JSON above it holds everything)."""
+    parts = []
+    if metrics.get("linear_probe_top1") is not None:
+        parts.append(f"linear probe {_percent(metrics['linear_probe_top1'])}")
+        for key, name in (("raw_pixel_top1", "raw pixels"), ("random_init_top1", "random-init encoder")):
+            if metrics.get(key) is not None:
+                parts.append(f"{name} {_percent(metrics[key])}")
+        if metrics.get("knn_top1") is not None:
+            parts.append(f"kNN {_percent(metrics['knn_top1'])}")
+    if metrics.get("zero_shot_top1") is not None:
+        parts.append(
+            f"zero-shot {_percent(metrics['zero_shot_top1'])} (chance {_percent(metrics['zero_shot_chance'])})"
+        )
+    if metrics.get("text_to_image_r@5") is not None:
+        parts.append(f"text -> image R@5 {_percent(metrics['text_to_image_r@5'])}")
+    if metrics.get("final_loss") is not None:
+        parts.append(f"final loss {metrics['final_loss']:.4f}")
+    parts.append(f"{metrics.get('epochs')} epochs in {metrics.get('train_seconds', 0):.0f} s")
+    return " | ".join(parts)
+
+
+# --- the commands --------------------------------------------------------------------------------------------
+def _train(args):
+    from keras_contrastive import recipes, runs
+
+    overrides = list(args.set) + ([f"train.precision={args.precision}"] if args.precision else [])
+    recipe = recipes.load(args.recipe, overrides=overrides)
     output = args.output or os.path.join("runs", os.path.splitext(os.path.basename(args.recipe))[0])
     verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
-    command = "keras-contrastive " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    metrics = training.train(
-        recipe, output, strategy=args.strategy, verbose=verbose, precision=args.precision, command=command
-    )
+    metrics = runs.train(recipe, output, strategy=args.strategy, verbose=verbose, command=_command_line(args))
     print(json.dumps(metrics, indent=2, sort_keys=True))
+    print(training_summary(metrics))
     print(f"run written to {output}")
 
 
 def _evaluate(args):
-    from keras_contrastive import data, evaluation, training
-    from keras_contrastive.io_utils import atomic_write_json
+    from keras_contrastive import runs
 
-    if args.kind == "few-shot":
-        return _few_shot(args)
-    if args.kind in ("zero-shot", "retrieval"):
-        from keras_contrastive import clip_training
-
-        kwargs = (
-            {"classes": args.classes, "templates": args.templates, "descriptions": args.descriptions}
-            if args.kind == "zero-shot"
-            else {}
-        )
-        result = clip_training.evaluate_command(args.kind, args.model, args.data, split=args.split, **kwargs)
-        print(json.dumps(result, indent=2, sort_keys=True))
-        return atomic_write_json(args.out, result) if args.out else None
+    options = {
+        "linear-probe": lambda: {"data_spec": args.data},
+        "knn": lambda: {"data_spec": args.data, "k": args.k, "temperature": args.temperature},
+        "few-shot": lambda: {
+            "fraction": args.fraction,
+            "data_spec": args.data,
+            "steps": args.steps,
+            "batch_size": args.batch_size,
+            "learning_rate": args.learning_rate,
+            "seed": args.seed,
+        },
+        "sts": lambda: {"sts_dir": args.sts_dir, "pooling": args.pooling},
+        "zero-shot": lambda: {
+            "data_spec": args.data,
+            "split": args.split,
+            "classes": parse_list(args.classes, "classes"),
+            "templates": parse_list(args.templates, "templates"),
+            "descriptions": parse_descriptions(args.descriptions),
+        },
+        "retrieval": lambda: {"data_spec": args.data, "split": args.split},
+    }[args.kind]()
+    result = runs.evaluate_run(args.model, args.kind, **options)
     if args.kind == "sts":
-        from keras_contrastive.evaluation import sts
+        from keras_contrastive.evaluation.sts import format_sts_table
 
-        return sts.run_sts_command(args.model, args.sts_dir, out=args.out, pooling=args.pooling)
-    model, recipe = training.load_run(args.run)
-    splits = data.load_data(args.data) if args.data else training.load_splits(recipe)
-    encoder = model.encoder
-    expected = tuple(encoder.input_shape[1:])
-    if tuple(splits.image_shape) != expected:
-        raise ValueError(
-            f"--data {args.data or recipe['data']['source']} has images of shape {splits.image_shape}, but the "
-            f"encoder of {args.run} takes {expected}: evaluate on data of the training shape."
-        )
-    batch = recipe["evaluate"]["batch_size"]
-    train_f = evaluation.extract_features(encoder, splits.x_train, batch_size=batch)
-    test_f = evaluation.extract_features(encoder, splits.x_test, batch_size=batch)
-    if args.kind == "linear-probe":
-        result = evaluation.linear_probe(train_f, splits.y_train, test_f, splits.y_test)
-        result = {"linear_probe_top1": float(result["top1"]), **{k: v for k, v in result.items() if k != "top1"}}
-    else:
-        result = evaluation.knn_classify(
-            train_f,
-            splits.y_train,
-            test_f,
-            splits.y_test,
-            k=args.k,
-            temperature=args.temperature,
-            num_classes=splits.num_classes,
-        )
-        result = {"knn_top1": float(result["top1"]), "k": args.k, "temperature": args.temperature}
-    result["data"] = splits.name
-    print(json.dumps(result, indent=2, sort_keys=True, default=float))
-    if args.out:
-        atomic_write_json(args.out, json.loads(json.dumps(result, default=float)))
-
-
-def run_assets(run_dir):
-    """`{name: text}` of the run files an export carries in its `assets/`."""
-    assets = {}
-    for name in ("recipe.yaml", "metrics.json", "command.txt", "progress.json"):
-        path = os.path.join(run_dir, name)
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as f:
-                assets[name] = f.read()
-    return assets
+        print(format_sts_table({k: v for k, v in result.items() if k != "model"}))
+    _print_result(result, args.out)
 
 
 def _export(args):
-    from keras_contrastive import export, training
+    from keras_contrastive import runs
 
-    model, recipe = training.load_run(args.run)
-    target = args.to
-    if target is None:
-        name = recipe["export"]["name"] or os.path.basename(os.path.normpath(args.run))
-        target = os.path.join("savedmodels", name)
-    assets = run_assets(args.run)
-    if getattr(args, "quantize", None):
-        from keras_contrastive.export.quantize import quantize_weights
-
-        quantize_weights(model, args.quantize)
-        assets["quantization.txt"] = f"{args.quantize}: weight-only (export/quantize.py)\n"
-    if model.modality == "image_text":  # CLIP: image tower, text tower, zero-shot classifier
-        from keras_contrastive import clip_training
-
-        paths = clip_training.export_run(
-            model, target, recipe, args.version, assets, args.classes, args.templates, args.descriptions
-        )
-        path = ", ".join(paths.values())
-    elif model.modality == "text":  # raw strings in, tokenized in the graph
-        from keras_contrastive.text import export_text_encoder
-
-        path = export_text_encoder(model, target, version=args.version, assets=assets)
-    else:
-        path = export.export_encoder(model.encoder, target, version=args.version, assets=assets)
-    print(f"exported {args.run} to {path}")
-
-
-def _few_shot(args):
-    import keras
-
-    from keras_contrastive import data, training
-    from keras_contrastive.evaluation.few_shot import few_shot_comparison
-    from keras_contrastive.io_utils import atomic_write_json
-
-    model, recipe = training.load_run(args.run)
-    splits = data.load_data(args.data) if args.data else training.load_splits(recipe)
-    pretrained = keras.models.clone_model(model.encoder)
-    pretrained.set_weights(model.encoder.get_weights())
-    keras.utils.set_random_seed(args.seed)
-    scratch = training.build_model(recipe, splits.image_shape).encoder  # same architecture, random weights
-    result = few_shot_comparison(
-        pretrained,
-        scratch,
-        splits,
-        args.fraction,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        seed=args.seed,
+    paths = runs.export_run(
+        args.run,
+        to=args.to,
+        version=args.version,
+        quantize=args.quantize,
+        classes=parse_list(args.classes, "classes"),
+        templates=parse_list(args.templates, "templates"),
+        descriptions=parse_descriptions(args.descriptions),
     )
-    result.update({"run": args.run, "data": splits.name})
-    print(json.dumps(result, indent=2, sort_keys=True))
-    if args.out:
-        atomic_write_json(args.out, result)
+    print(f"exported {args.run} to {', '.join(paths.values())}")
 
 
 def _plot(args):
     from keras_contrastive import plots
 
+    plots.require_plotting()  # before any model is loaded
     if args.figure == "embeddings":
-        path = plots.embeddings_of_run(args.run, args.out, args.data, args.count, args.projection, args.seed)
+        path = plots.embeddings_of_model(args.model, args.out, args.data, args.count, args.projection, args.seed)
     elif args.figure == "similarity":
-        path = plots.similarity_of_run(args.run, args.out, args.data, args.batch, args.seed)
+        path = plots.similarity_of_model(args.model, args.out, args.data, args.batch, args.seed)
     else:
-        path = plots.temperature_of_run(args.run, args.out, args.data, args.batch, args.seed)
+        path = plots.temperature_of_model(args.model, args.out, args.data, args.batch, args.seed)
     print(f"wrote {path}")
 
 
 def _zoo(args):
+    import warnings
+
     from keras_contrastive import zoo
 
     if args.action == "list":
-        for item in zoo.list(args.root):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            items = zoo.list(args.root)
+        if not items:
+            print(zoo.empty_zoo_message(args.root or zoo.default_root()), file=sys.stderr)
+        for item in items:
             print(f"{item['name']}\tversions {item['versions']}\t{item['path']}")
         return
-    words = ["zoo", "publish", "--run", args.run, "--name", args.name]
-    words += [f"--{k}={getattr(args, k)}" for k in ("root", "version", "quantize") if getattr(args, k) is not None]
-    command = "keras-contrastive " + " ".join(shlex.quote(str(w)) for w in words)
     path = zoo.publish(
-        args.run, args.name, root=args.root, version=args.version, command=command, quantize=args.quantize
+        args.run, args.name, root=args.root, version=args.version, command=_command_line(args), quantize=args.quantize
     )
     print(f"published {args.run} as {path}")
 
 
 def main(argv=None):
     args = _parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command recorded in run and zoo metadata
     from keras_contrastive.recipes import RecipeError
-    from keras_contrastive.training import TrainingError
+    from keras_contrastive.runs import TrainingError
 
     try:
         commands = {"train": _train, "evaluate": _evaluate, "export": _export, "plot": _plot, "zoo": _zoo}

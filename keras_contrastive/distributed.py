@@ -79,3 +79,16 @@ def scale_loss_for_replicas(loss):
     if n == 1:
         return loss
     return loss / tf.cast(n, loss.dtype)
+
+
+def local_copy(model, strategy):
+    """`model` for work on this process alone (evaluation, feature extraction): under a strategy of several
+    replicas, a copy outside it, since a distributed `predict` would split the batch and, multi-worker, gather
+    across workers. With one replica, `model` itself."""
+    if strategy.num_replicas_in_sync == 1:
+        return model
+    import keras
+
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy

@@ -1,7 +1,7 @@
 """Figures of a representation: embeddings, view similarities, temperature.
 
 Each `plot_*` function takes arrays and writes a PNG (matplotlib, Agg
-backend: no display needed); the `*_of_run` functions compute those arrays
+backend: no display needed); the `*_of_model` functions compute those arrays
 from a run directory for `keras-contrastive plot`.
 """
 
@@ -12,7 +12,20 @@ import numpy as np
 PROJECTIONS = ("auto", "pca", "tsne")
 
 
+PLOTS_EXTRA = 'pip install "keras-contrastive[plots]"'
+
+
+def require_plotting():
+    """Raises a `ValueError` that says how to install the `[plots]` extra when matplotlib is missing
+    (checked before any model is loaded)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ValueError(f"plots need matplotlib, which is not installed: {PLOTS_EXTRA}.") from None
+
+
 def _pyplot():
+    require_plotting()
     import matplotlib
 
     matplotlib.use("Agg")
@@ -217,55 +230,60 @@ def plot_temperature(z_a, z_b, path, temperatures=None, marked=None, title=None)
     return _save(fig, path)
 
 
-# --- from a run directory -------------------------------------------------------------------------------------
+# --- from a model: a run directory, an export or a zoo name ---------------------------------------------------
 
 
-def _run_and_splits(run_dir, data_spec=None):
-    from keras_contrastive import data, training
+def _model_and_splits(spec, data_spec=None):
+    from keras_contrastive.runs import actions, open_model
 
-    model, recipe = training.load_run(run_dir)
-    if getattr(model, "modality", "image") != "image":
-        raise ValueError(f"{run_dir} holds a {model.modality} model: these plots take image runs.")
-    splits = data.load_data(data_spec) if data_spec else training.load_splits(recipe)
-    return model, recipe, splits
+    source = open_model(spec)
+    source.require("image", "These plots")
+    return source, actions.image_splits(source, data_spec)
 
 
-def _view_embeddings(model, recipe, images, seed):
-    """Embeddings of two augmented views of `images`, as the loss sees them
-    (after the projection head, when the method has one)."""
-    from keras_contrastive import training
+def _view_embeddings(source, images, seed):
+    """Embeddings of two augmented views (the recipe's) of `images`, as the loss sees them: after the
+    projection head when the model is a Keras method with one, else the encoder's (or export's) features."""
     from keras_contrastive.evaluation import images_to_float
+    from keras_contrastive.runs.image_task import build_views
 
-    views = training.build_views(recipe, images.shape[1:], seed=seed)[:2]
+    if source.recipe is None:
+        raise ValueError(f"{source.spec} does not carry its training recipe, whose views these plots draw.")
+    views = build_views(source.recipe, images.shape[1:], seed=seed)[:2]
     batch = images_to_float(images)
     out = []
     for view in views:
-        features = model.encoder(view(batch), training=False)
-        projector = getattr(model, "projector", None)
+        augmented = np.asarray(view(batch))
+        if source.model is None:
+            out.append(source.exported(augmented))
+            continue
+        features = source.model.encoder(augmented, training=False)
+        projector = getattr(source.model, "projector", None)
         out.append(np.asarray(projector(features, training=False) if projector is not None else features))
     return out
 
 
-def embeddings_of_run(run_dir, path, data_spec=None, count=2000, projection="auto", seed=0):
-    """`plot_embeddings` of the encoder features of the first `count` test images."""
-    from keras_contrastive.evaluation import extract_features
-
-    model, recipe, splits = _run_and_splits(run_dir, data_spec)
+def embeddings_of_model(model, path, data_spec=None, count=2000, projection="auto", seed=0):
+    """`plot_embeddings` of the features of the first `count` test images (`model`: a run directory, an
+    export or a zoo name)."""
+    source, splits = _model_and_splits(model, data_spec)
     images, labels = splits.x_test[:count], splits.y_test[:count]
-    features = extract_features(model.encoder, images, batch_size=recipe["evaluate"]["batch_size"])
-    title = f"{recipe['method']['name']} encoder features of {len(labels)} {splits.name} test images"
+    features = source.embed_images(images)
+    method = (source.recipe or {}).get("method", {}).get("name", "encoder")
+    title = f"{method} features of {len(labels)} {splits.name} test images"
     return plot_embeddings(features, labels, path, splits.class_names, projection=projection, title=title, seed=seed)
 
 
-def similarity_of_run(run_dir, path, data_spec=None, batch=16, seed=0):
+def similarity_of_model(model, path, data_spec=None, batch=16, seed=0):
     """`plot_similarity` of two recipe-augmented views of `batch` test images."""
-    model, recipe, splits = _run_and_splits(run_dir, data_spec)
-    z_a, z_b = _view_embeddings(model, recipe, splits.x_test[:batch], seed)
+    source, splits = _model_and_splits(model, data_spec)
+    z_a, z_b = _view_embeddings(source, splits.x_test[:batch], seed)
     return plot_similarity(z_a, z_b, path)
 
 
-def temperature_of_run(run_dir, path, data_spec=None, batch=128, seed=0):
+def temperature_of_model(model, path, data_spec=None, batch=128, seed=0):
     """`plot_temperature` of two recipe-augmented views of `batch` test images."""
-    model, recipe, splits = _run_and_splits(run_dir, data_spec)
-    z_a, z_b = _view_embeddings(model, recipe, splits.x_test[:batch], seed)
-    return plot_temperature(z_a, z_b, path, marked=getattr(model, "temperature", None))
+    source, splits = _model_and_splits(model, data_spec)
+    z_a, z_b = _view_embeddings(source, splits.x_test[:batch], seed)
+    temperature = getattr(source.model, "temperature", None) if source.model is not None else None
+    return plot_temperature(z_a, z_b, path, marked=temperature)

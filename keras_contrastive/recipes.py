@@ -82,6 +82,8 @@ _SCHEMA = {
         "online_probe": ((bool,), True),
         # Online kNN top-1 on the test split every N epochs (callbacks.KNNMonitor); 0 turns it off.
         "knn_monitor_every": ((int,), 0),
+        # The Keras dtype policy; auto: mixed_bfloat16 on a CPU that runs bfloat16 natively, else float32.
+        "precision": ((str,), "float32"),
     },
     "evaluate": {
         "knn_k": ((int,), 200),
@@ -96,6 +98,7 @@ _SCHEMA = {
 _CHOICES = {
     ("optimizer", "name"): ("adamw", "adam", "sgd", "lars"),
     ("optimizer", "schedule"): ("warmup_cosine", "constant"),
+    ("train", "precision"): ("auto", "float32", "mixed_float16", "mixed_bfloat16"),
 }
 SECTIONS = ("method", "encoder", "data", "augment", "optimizer", "train", "evaluate", "export")
 # Constructor arguments that recipes do not set (the encoder, CLIP's image
@@ -115,7 +118,8 @@ def _type_of_default(value):
     return (type(value),)
 
 
-def _signature_schema(fn):
+def signature_schema(fn):
+    """`{key: (types, default)}` of a builder's or constructor's arguments, as recipe keys."""
     schema = {}
     for key, param in inspect.signature(fn).parameters.items():
         if key in _NOT_RECIPE_KEYS or param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
@@ -135,7 +139,7 @@ def _schema_for(section, recipe):
             cls = models.get_method(name)
         except ValueError as e:
             raise RecipeError(f"method.name: {e}") from None
-        return {"name": ((str,), "simclr"), **_signature_schema(cls.__init__)}
+        return {"name": ((str,), "simclr"), **signature_schema(cls.__init__)}
     if section == "encoder":
         name = recipe.get("encoder", {}).get("name", "convnet")
         if not isinstance(name, str):
@@ -144,12 +148,12 @@ def _schema_for(section, recipe):
             if text_encoders.is_text_encoder(name):  # minilm, bert_preset, small_transformer
                 builder = text_encoders.text_encoder_builder(name)
             else:
-                builder = None if name.startswith("keras.applications.") else backbones._builder(name)
+                builder = None if name.startswith("keras.applications.") else backbones.backbone_builder(name)
         except ValueError as e:
             raise RecipeError(f"encoder.name: {e}") from None
         schema = {"name": ((str,), "convnet")}
         if builder is not None:
-            schema.update(_signature_schema(builder))
+            schema.update(signature_schema(builder))
         return schema
     return _SCHEMA[section]
 
@@ -160,7 +164,8 @@ def _type_name(types):
     return " or ".join(parts)
 
 
-def _check_type(key, value, types):
+def check_type(key, value, types):
+    """`value` if it has one of `types` (numbers as float where a float is expected), else a `RecipeError`."""
     if _ANY in types:
         return value
     if value is None:
@@ -181,45 +186,128 @@ def _check_type(key, value, types):
     raise RecipeError(f"{key}: expected {_type_name(types)}, got {value!r} ({type(value).__name__}).")
 
 
-def _unknown(key, known):
+def unknown_key_error(key, known):
+    """The `RecipeError` of an unknown key: "did you mean", and the known keys."""
     hint = difflib.get_close_matches(key.rsplit(".", 1)[-1], known, n=1)
     suggestion = f" Did you mean '{hint[0]}'?" if hint else ""
     return RecipeError(f"unknown recipe key '{key}'.{suggestion} Known keys here: {', '.join(sorted(known))}.")
 
 
-def validate(recipe, source="recipe"):
-    """Checks `recipe` (a dict) and returns a complete copy with defaults."""
+# Keys a run of each modality never reads (`runs.*_task`): setting one to anything but its default is an
+# error that says why, instead of a value silently ignored. A section name covers all its keys.
+_IGNORED_BY_MODALITY = {
+    "text": {
+        "augment": "a text run has no image views (the noise of unsupervised SimCSE is dropout)",
+        "data.image_size": "a text run reads sentences",
+        "train.online_probe": "the online probe classifies image features; a text run has no labels to probe",
+        "train.knn_monitor_every": "the kNN monitor classifies images; evaluate a text run on STS afterwards",
+        "evaluate": "a text run is evaluated afterwards, on STS (`keras-contrastive evaluate sts`)",
+    },
+    "image_text": {
+        "augment.small_crops": "an image-text run has one image view per pair, no multi-crop",
+        "augment.small_crop_size": "an image-text run has one image view per pair, no multi-crop",
+        "augment.small_crop_scale": "an image-text run has one image view per pair, no multi-crop",
+        "train.online_probe": "the online probe needs class labels for every example; pairs carry captions",
+        "train.knn_monitor_every": "the kNN monitor needs labelled images; an image-text run reports zero-shot "
+        "and retrieval after training",
+        "evaluate.knn_k": "an image-text run is evaluated by zero-shot and retrieval, not kNN",
+        "evaluate.knn_temperature": "an image-text run is evaluated by zero-shot and retrieval, not kNN",
+        "evaluate.baselines": "the raw-pixel and random-init baselines are linear probes of labelled images",
+    },
+}
+
+
+def _optimizer_ignores(optimizer):
+    """`{key: why}` of the `optimizer` keys the chosen optimizer and schedule do not read."""
+    name, ignored = optimizer["name"], {}
+    if name == "adam":
+        ignored["weight_decay"] = "adam has no weight decay: use name: adamw (decoupled) or sgd"
+    if name in ("adam", "adamw"):
+        ignored["momentum"] = f"{name} has no momentum parameter (only sgd and lars read it)"
+    if name != "lars":
+        ignored["eta"] = "eta is LARS's trust coefficient (only lars reads it)"
+    if optimizer["schedule"] == "constant":
+        ignored["warmup_epochs"] = "the constant schedule has no warm-up: use schedule: warmup_cosine"
+    return ignored
+
+
+# What a run of a modality does where the schema's default says otherwise: a text or image-text run has no
+# online probe, so its recipe says `online_probe: false` (and an explicit `true` is an error).
+_EFFECTIVE_BY_MODALITY = {"text": {("train", "online_probe"): False}, "image_text": {("train", "online_probe"): False}}
+
+
+def _check_ignored(result, schema_defaults, given):
+    """Raises a `RecipeError` for a key set (to a non-default value) that the run would ignore."""
+    try:
+        modality = models.get_method(result["method"]["name"]).modality
+    except ValueError:
+        return
+    schema_defaults = {section: dict(keys) for section, keys in schema_defaults.items()}
+    for (section, key), value in _EFFECTIVE_BY_MODALITY.get(modality, {}).items():
+        if key not in given.get(section, {}):
+            result[section][key] = value
+        schema_defaults[section][key] = value
+    ignored = {}
+    for dotted, why in _IGNORED_BY_MODALITY.get(modality, {}).items():
+        section, _, key = dotted.partition(".")
+        for k in [key] if key else list(result[section]):
+            ignored[(section, k)] = why
+    ignored.update({("optimizer", k): why for k, why in _optimizer_ignores(result["optimizer"]).items()})
+    for (section, key), why in sorted(ignored.items()):
+        if result[section][key] != schema_defaults[section][key]:
+            kind = "this optimizer and schedule" if section == "optimizer" else f"this {modality.replace('_', '-')} run"
+            raise RecipeError(
+                f"{section}.{key}: {result[section][key]!r} would be ignored by {kind}: {why}. Remove the key "
+                f"(its default is {schema_defaults[section][key]!r})."
+            )
+    if modality == "image_text":
+        for key in ("blur_probability", "solarize_probability"):
+            if isinstance(result["augment"][key], list):
+                raise RecipeError(
+                    f"augment.{key}: {result['augment'][key]!r} gives one value per view, but an image-text run has "
+                    "one image view per pair: give one number."
+                )
+
+
+def validate(recipe, source="recipe", check_paths=True):
+    """Checks `recipe` (a dict) and returns a complete copy with defaults.
+
+    A key the run would ignore (for the method's modality, or the chosen optimizer and schedule) is an
+    error. `check_paths=False` skips checking that `data.path` exists: a finished run's recipe is used after
+    its data moved, and data paths are checked when data are read."""
     if not isinstance(recipe, dict):
         raise RecipeError(
             f"{source}: a recipe is a mapping of sections ({', '.join(SECTIONS)}), got {type(recipe).__name__}."
         )
     for section in recipe:
         if section not in SECTIONS:
-            raise _unknown(str(section), SECTIONS)
+            raise unknown_key_error(str(section), SECTIONS)
         if not isinstance(recipe[section], (dict, type(None))):
             raise RecipeError(f"{section}: expected a mapping of keys, got {recipe[section]!r}.")
     recipe = {k: dict(v or {}) for k, v in recipe.items()}
-    result = {}
+    result, defaults = {}, {}
     for section in SECTIONS:
         schema = _schema_for(section, recipe)
         given = recipe.get(section, {})
         out = {}
         for key, value in given.items():
             if key not in schema:
-                raise _unknown(f"{section}.{key}", schema)
-            out[key] = _check_type(f"{section}.{key}", value, schema[key][0])
+                raise unknown_key_error(f"{section}.{key}", schema)
+            out[key] = check_type(f"{section}.{key}", value, schema[key][0])
         for key, (_, default) in schema.items():
             out.setdefault(key, copy.deepcopy(default))
+        defaults[section] = {key: default for key, (_, default) in schema.items()}
         if (section, "name") in _CHOICES or any(s == section for s, _ in _CHOICES):
             for (s, key), choices in _CHOICES.items():
                 if s == section and out[key] not in choices:
                     raise RecipeError(f"{section}.{key}: expected one of {', '.join(choices)}, got {out[key]!r}.")
         result[section] = out
-    _check_values(result)
+    _check_values(result, check_paths)
+    _check_ignored(result, defaults, recipe)
     return result
 
 
-def _check_values(recipe):
+def _check_values(recipe, check_paths=True):
     train = recipe["train"]
     if train["epochs"] < 1:
         raise RecipeError(f"train.epochs: expected at least 1, got {train['epochs']}.")
@@ -257,7 +345,7 @@ def _check_values(recipe):
     if size is not None and (len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size)):
         raise RecipeError(f"data.image_size: expected [height, width] of positive integers or null, got {size!r}.")
     path = recipe["data"]["path"]
-    if path is not None and not os.path.exists(os.path.expanduser(path)):
+    if check_paths and path is not None and not os.path.exists(os.path.expanduser(path)):
         raise RecipeError(f"data.path: {path!r} does not exist. Point it at the data, or set it to null.")
     for key in ("learning_rate",):
         if recipe["optimizer"][key] <= 0:
@@ -286,7 +374,7 @@ def apply_overrides(recipe, overrides):
     for text in overrides or ():
         section, key, value = parse_override(text)
         if section not in SECTIONS:
-            raise _unknown(section, SECTIONS)
+            raise unknown_key_error(section, SECTIONS)
         schema = _schema_for(section, {**recipe, section: {**recipe.get(section, {}), key: value}})
         if key not in schema:
             hint = difflib.get_close_matches(key, schema, n=1)
@@ -298,8 +386,8 @@ def apply_overrides(recipe, overrides):
     return validate(recipe, source="recipe after --set")
 
 
-def load(path, overrides=None):
-    """Reads, validates and completes the recipe at `path`."""
+def load(path, overrides=None, check_paths=True):
+    """Reads, validates and completes the recipe at `path` (`check_paths`: see `validate`)."""
     if not os.path.isfile(path):
         raise RecipeError(f"recipe file {path!r} not found. Pass a YAML recipe such as recipes/quickstart.yaml.")
     with open(path, encoding="utf-8") as f:
@@ -313,7 +401,7 @@ def load(path, overrides=None):
             ) from None
     if raw is None:
         raise RecipeError(f"{path}: the recipe is empty. Start from recipes/quickstart.yaml.")
-    recipe = validate(raw, source=path)
+    recipe = validate(raw, source=path, check_paths=check_paths)
     return apply_overrides(recipe, overrides) if overrides else recipe
 
 

@@ -17,29 +17,32 @@ re-checks).
 >>> model(images).shape, model.metadata["metrics"]["linear_probe_top1"]  # doctest: +SKIP
 """
 
-import argparse
-import builtins
 import datetime
 import json
 import os
 import re
 import shutil
+import warnings
 
 import numpy as np
 
+from keras_contrastive import runs
+from keras_contrastive.export.layout import empty_zoo_message, model_versions, next_version, zoo_root
+from keras_contrastive.export.loaded import METADATA, ExportedModel
+
 MAX_MODEL_BYTES = 10 * 2**20  # one version folder
 MAX_ZOO_BYTES = 60 * 2**20  # the whole savedmodels/ folder
-METADATA = "metadata.json"
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# A loaded zoo model: an exported SavedModel with its metadata (callable on a batch).
+ZooModel = ExportedModel
 
 
 def default_root():
-    """`$KERAS_CONTRASTIVE_ZOO`, else the repository's `savedmodels/` (an
-    editable install), else `./savedmodels`."""
-    if os.environ.get("KERAS_CONTRASTIVE_ZOO"):
-        return os.environ["KERAS_CONTRASTIVE_ZOO"]
-    repo = os.path.join(_REPO, "savedmodels")
-    return repo if os.path.isdir(repo) else "savedmodels"
+    """Where the zoo's models are (`export.layout.zoo_root`): `$KERAS_CONTRASTIVE_ZOO`, else the
+    `savedmodels/` folder of the checkout the package runs from (an editable install), else `./savedmodels`.
+    After a normal `pip install .`, set `KERAS_CONTRASTIVE_ZOO` (or pass `root=`) to a checkout's
+    `savedmodels/`."""
+    return zoo_root()
 
 
 def default_sts_dir():
@@ -47,26 +50,17 @@ def default_sts_dir():
     return os.environ.get("KERAS_CONTRASTIVE_STS_DIR") or os.path.join(os.path.dirname(_REPO), "shared", "data", "sts")
 
 
-def _versions(model_dir):
-    if not os.path.isdir(model_dir):
-        return []
-    return sorted(
-        int(v)
-        for v in os.listdir(model_dir)
-        if v.isdigit() and os.path.isfile(os.path.join(model_dir, v, "saved_model.pb"))
-    )
-
-
 def list(root=None):  # noqa: A001 (the zoo's API name)
-    """The models in the zoo: `[{"name", "versions", "latest", "path"}]`, by name."""
+    """The models in the zoo: `[{"name", "versions", "latest", "path"}]`, by name. An empty zoo gives `[]`
+    and a `UserWarning` saying where models are expected (`export.layout.empty_zoo_message`)."""
     root = root or default_root()
-    if not os.path.isdir(root):
-        return []
     out = []
-    for name in sorted(os.listdir(root)):
-        versions = _versions(os.path.join(root, name))
+    for name in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+        versions = model_versions(os.path.join(root, name))
         if versions and not name.startswith("."):
             out.append({"name": name, "versions": versions, "latest": versions[-1], "path": os.path.join(root, name)})
+    if not out:
+        warnings.warn(empty_zoo_message(root), UserWarning, stacklevel=2)
     return out
 
 
@@ -90,91 +84,27 @@ def read_metadata(version_dir):
         return json.load(f)
 
 
-class ZooModel:
-    """A loaded zoo SavedModel: call it on a batch, read its `metadata`.
-
-    Image models take `[N, H, W, C]` uint8 pixels or float32 in `[0, 1]`
-    (`serving_default`, in batches); text models take a list of strings.
-    Both return float32 embeddings `[N, D]`. Image-text (CLIP) models are
-    published as their zero-shot classifier: images in (`serve_images`),
-    class probabilities `[N, K]` out, over `class_names`.
-
-    Attributes:
-        path: str. The version folder.
-        metadata: dict. `assets/metadata.json`.
-        loaded: the `tf.saved_model.load` object (its `signatures` are the
-            serving functions).
-    """
-
-    def __init__(self, path, metadata):
-        self.path = path
-        self.metadata = metadata
-        self.modality = metadata.get("modality", "image")
-        if self.modality == "text":
-            from keras_contrastive.text.export import load_text_export
-
-            self.loaded = load_text_export(path)
-        else:
-            from keras_contrastive.export import load_exported
-
-            self.loaded = load_exported(path)
-        self.signatures = dict(self.loaded.signatures)
-        self.class_names = None
-        if self.modality == "image_text":
-            with open(os.path.join(path, "assets", "classes.txt"), encoding="utf-8") as f:
-                self.class_names = [line.rstrip("\n") for line in f if line.strip()]
-
-    @property
-    def image_shape(self):
-        signature = "serve_images" if self.modality == "image_text" else "serving_default"
-        spec = self.signatures[signature].structured_input_signature[1]
-        return tuple(spec["images"].shape[1:]) if "images" in spec else None
-
-    def __call__(self, inputs, batch_size=512):
-        if self.modality == "text":
-            from keras_contrastive.text.export import embed_with_export
-
-            return embed_with_export(self.loaded, builtins.list(inputs), batch_size=batch_size)
-        from keras_contrastive.evaluation import images_to_float
-        from keras_contrastive.export import embed_images
-
-        inputs = np.asarray(inputs)
-        if self.modality == "image_text":
-            import tensorflow as tf
-
-            classify = self.signatures["serve_images"]
-            chunks = [
-                classify(images=tf.constant(images_to_float(inputs[i : i + batch_size])))["probabilities"].numpy()
-                for i in range(0, len(inputs), batch_size)
-            ]
-            return np.concatenate(chunks, axis=0)
-        chunks = [
-            embed_images(self.loaded, images_to_float(inputs[i : i + batch_size]))
-            for i in range(0, len(inputs), batch_size)
-        ]
-        return np.concatenate(chunks, axis=0)
-
-    def __repr__(self):
-        return f"ZooModel({self.metadata.get('name')!r}, version={self.metadata.get('version')}, path={self.path!r})"
-
-
 def load(name, version=None, root=None):
     """The zoo model `name` (its latest version if `version` is None).
 
     Returns:
-        A `ZooModel`: callable on a batch, with `.metadata` and `.signatures`.
+        A `ZooModel` (`export.loaded.ExportedModel`): callable on a batch, with `.metadata` and `.signatures`.
     """
     root = root or default_root()
     model_dir = os.path.join(root, name)
-    versions = _versions(model_dir)
+    versions = model_versions(model_dir)
     if not versions:
-        known = ", ".join(m["name"] for m in list(root)) or "none"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            known = ", ".join(m["name"] for m in list(root))
+        if not known:
+            raise FileNotFoundError(f"No zoo model {name!r}. {empty_zoo_message(root)}")
         raise FileNotFoundError(f"No zoo model {name!r} under {root} (models there: {known}).")
     version = versions[-1] if version is None else int(version)
     if version not in versions:
         raise FileNotFoundError(f"Zoo model {name!r} has versions {versions}; version {version} is not one.")
     path = os.path.join(model_dir, str(version))
-    return ZooModel(path, read_metadata(path))
+    return ExportedModel(path, read_metadata(path))
 
 
 def _fashion_mnist_subset_for(image_shape):
@@ -237,12 +167,11 @@ def evaluate(model, sts_dir=None):
 
 
 def _evaluate_zero_shot(model):
-    from keras_contrastive import clip_training
     from keras_contrastive.evaluation.zero_shot import zero_shot_accuracy
+    from keras_contrastive.runs.image_text_task import load_pairs
 
     recipe = model.metadata["recipe"]
-    recipe = {**recipe, "data": {**recipe["data"], "image_size": builtins.list(model.image_shape[:2])}}
-    pairs = clip_training.load_pairs(recipe).split("held_out")
+    pairs = load_pairs(recipe, image_size=model.image_shape[:2]).split("held_out")
     labelled = pairs.labels >= 0 if pairs.labels is not None else np.zeros(len(pairs), bool)
     if not labelled.any():
         raise ValueError(f"{model.metadata.get('name')}: the held-out pairs of {pairs.name} carry no class labels.")
@@ -285,27 +214,6 @@ def _modality(recipe):
     return models.get_method(recipe["method"]["name"]).modality
 
 
-def _export_zero_shot(run_dir, target, version, quantize=None):
-    """A CLIP run's zero-shot classifier (`clip_training.zero_shot_setup`'s defaults) as `target/<version>/`:
-    the zoo's form of an image-text model (its text tower, e.g. MiniLM, is too large for the zoo)."""
-    from keras_contrastive import cli, clip_training, training
-    from keras_contrastive.export.clip_export import export_zero_shot_classifier
-
-    model, recipe = training.load_run(run_dir)
-    classes, templates, descriptions = clip_training.zero_shot_setup(recipe)
-    if not classes:
-        raise ValueError(
-            f"{run_dir} is a CLIP run on {recipe['data']['source']}, whose pairs carry no classes: the zoo holds a "
-            "CLIP model as its zero-shot classifier. Export it with `keras-contrastive export --classes ...` instead."
-        )
-    assets = cli.run_assets(run_dir)
-    if quantize:
-        from keras_contrastive.export.quantize import quantize_weights
-
-        quantize_weights(model, quantize)
-    return export_zero_shot_classifier(model, target, classes, templates, version, assets, descriptions)
-
-
 def publish(run_dir, name, root=None, version=None, command=None, max_model_bytes=MAX_MODEL_BYTES,
             max_zoo_bytes=MAX_ZOO_BYTES, sts_dir=None, quantize=None):  # fmt: skip
     """Exports a finished run into the zoo as `root/name/<version>/` with `assets/metadata.json`.
@@ -339,8 +247,6 @@ def publish(run_dir, name, root=None, version=None, command=None, max_model_byte
     import yaml
 
     import keras_contrastive
-    from keras_contrastive import cli
-    from keras_contrastive.export.export_encoder import _next_version
 
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise ValueError(f"Zoo names are plain identifiers such as 'simclr_quickstart'. Received {name!r}.")
@@ -348,7 +254,7 @@ def publish(run_dir, name, root=None, version=None, command=None, max_model_byte
     model_dir = os.path.join(root, name)
     os.makedirs(root, exist_ok=True)
     if version is None:
-        version = _next_version(model_dir) if os.path.isdir(model_dir) else 1
+        version = next_version(model_dir)
     final = os.path.join(model_dir, str(int(version)))
     if os.path.lexists(final):
         raise FileExistsError(f"{final} already exists; it was left untouched. Pass another --version.")
@@ -356,11 +262,11 @@ def publish(run_dir, name, root=None, version=None, command=None, max_model_byte
     shutil.rmtree(staging, ignore_errors=True)
     try:
         recipe = yaml.safe_load(_read_run_file(run_dir, "recipe.yaml") or "{}")
-        if _modality(recipe) == "image_text":
-            _export_zero_shot(run_dir, os.path.join(staging, name), int(version), quantize)
+        to = os.path.join(staging, name)
+        if _modality(recipe) == "image_text":  # the zero-shot classifier: its text tower is too large for the zoo
+            runs.export_zero_shot_run(run_dir, to, version=int(version), quantize=quantize)
         else:
-            to = os.path.join(staging, name)
-            cli._export(argparse.Namespace(run=run_dir, to=to, version=int(version), quantize=quantize))
+            runs.export_run(run_dir, to=to, version=int(version), quantize=quantize)
         staged = os.path.join(staging, name, str(int(version)))
         metrics = _read_run_file(run_dir, "metrics.json", json.loads) or {}
         progress = _read_run_file(run_dir, "progress.json", json.loads) or {}
@@ -443,7 +349,7 @@ def readme_text(root=None):
         "```",
         "",
         "(or `python benchmarks/bench_*.py recipes/<recipe>.yaml`, which trains through the same",
-        "`training.train` and then measures; each model's own commands are listed below).",
+        "`runs.train` and then measures; each model's own commands are listed below).",
         "`zoo publish` runs `export`, evaluates the exported SavedModel through its serving signature",
         "(`zoo_evaluation`: linear probe and kNN on the Fashion-MNIST subset shipped in the package; STS for",
         "text models; zero-shot top-1 on the held-out emoji for CLIP, which the zoo holds as its zero-shot",

@@ -18,11 +18,11 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def tiny_run_dir(tmp_path_factory):
     """A finished run directory of the quick-start recipe cut to 2 steps of a 4-wide ConvNet (a few seconds)."""
-    from keras_contrastive import recipes, training
+    from keras_contrastive import recipes, runs
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     fast = ["train.epochs=1", "train.steps_per_epoch=2", "train.batch_size=64", "evaluate.baselines=false"]
     recipe = recipes.load(os.path.join(root, "recipes", "quickstart.yaml"), fast + ["encoder.width=4"])
     run_dir = str(tmp_path_factory.mktemp("tiny_run"))
-    training.train(recipe, run_dir, verbose=0, command="keras-contrastive train recipes/quickstart.yaml (tiny)")
+    runs.train(recipe, run_dir, verbose=0, command="keras-contrastive train recipes/quickstart.yaml (tiny)")
     return run_dir

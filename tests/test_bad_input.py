@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from keras_contrastive import cli, recipes, training
+from keras_contrastive import cli, recipes, runs
 from keras_contrastive.data import load_data
 from keras_contrastive.export import SERVING_DEFAULT, embed_images, export_encoder, load_exported
 from keras_contrastive.testing import two_replica_strategy
@@ -199,8 +199,8 @@ def test_bad_input_image_smaller_than_the_encoder_needs(tmp_path, npz_dir, capsy
 
 def test_bad_input_global_batch_not_divisible_by_replicas(tmp_path, npz_dir):
     recipe = recipes.validate(_fast(npz_dir / "gray.npz", batch_size=7))
-    with pytest.raises(training.TrainingError) as info:
-        training.train(recipe, str(tmp_path), strategy=two_replica_strategy(), verbose=0)
+    with pytest.raises(runs.TrainingError) as info:
+        runs.train(recipe, str(tmp_path), strategy=two_replica_strategy(), verbose=0)
     assert "train.batch_size=7 does not divide by the 2 replicas" in str(info.value)
     assert "use a multiple of 2 (for example 6)" in str(info.value)
 

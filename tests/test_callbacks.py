@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_contrastive import data, recipes, training
+from keras_contrastive import data, recipes, runs
 from keras_contrastive.augment import SimCLRAugmentation
 from keras_contrastive.backbones import ConvNet
 from keras_contrastive.callbacks import KNNMonitor
 from keras_contrastive.evaluation import extract_features, knn_classify
 from keras_contrastive.models import SimCLR
+from keras_contrastive.runs import core
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -97,7 +98,7 @@ def test_recipe_key_wires_the_monitor_into_training(tmp_path):
         "encoder.width=4",
     ]
     recipe = recipes.load(os.path.join(ROOT, "recipes", "quickstart.yaml"), fast)
-    metrics = training.train(recipe, str(tmp_path), verbose=0)
+    metrics = runs.train(recipe, str(tmp_path), verbose=0)
     with open(tmp_path / "history.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [r["val_knn_top1"] for r in rows][0] == "nan"
@@ -114,8 +115,8 @@ def test_a_run_written_before_the_key_existed_still_resumes(tmp_path):
     assert old != recipes.dump(recipe)
     (tmp_path / "recipe.yaml").write_text(old)
     (tmp_path / "backup").mkdir()
-    strategy = training.resolve_strategy("one-device")
-    training.open_run_dir(recipe, str(tmp_path), strategy, None)  # the same recipe: resumes
+    strategy = runs.resolve_strategy("one-device")
+    core.open_run_dir(recipe, str(tmp_path), strategy, None)  # the same recipe: resumes
     other = recipes.apply_overrides(recipe, ["train.knn_monitor_every=3"])
-    with pytest.raises(training.TrainingError, match="holds a run of a different recipe"):
-        training.open_run_dir(other, str(tmp_path), strategy, None)
+    with pytest.raises(runs.TrainingError, match="holds a run of a different recipe"):
+        core.open_run_dir(other, str(tmp_path), strategy, None)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from keras_contrastive import io_utils, recipes, training
+from keras_contrastive import io_utils, recipes, runs
 from keras_contrastive.data import load_fashion_mnist_subset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -222,7 +222,7 @@ def test_model_save_failing_midway_keeps_the_old_model(tmp_path, tiny_npz, monke
 
     monkeypatch.setattr(keras.Model, "save", save_half_then_fail)
     with pytest.raises(OSError, match="killed while saving"):
-        training.train(recipe, str(run), verbose=0)
+        runs.train(recipe, str(run), verbose=0)
     assert (run / "model.keras").read_bytes() == b"the good model"
     assert not [n for n in os.listdir(run) if n.startswith(".model-")]
 
@@ -231,7 +231,7 @@ def test_backup_failing_midway_keeps_the_last_good_backup(tmp_path, tiny_npz, mo
     run = tmp_path / "run"
     recipe = recipes.load(_tiny_recipe(tmp_path, tiny_npz, {"name": "simclr", "projection_dim": 8}))
     recipe = recipes.apply_overrides(recipe, ["train.epochs=1", "train.steps_per_epoch=2"])
-    training.train(recipe, str(run), verbose=0)
+    runs.train(recipe, str(run), verbose=0)
     backup = run / "backup"
     good = {name: (backup / name).read_bytes() for name in os.listdir(backup)}
     assert sorted(good) == ["epoch-1-batch-0.weights.h5", "training_metadata.json"]
@@ -247,10 +247,10 @@ def test_backup_failing_midway_keeps_the_last_good_backup(tmp_path, tiny_npz, mo
     monkeypatch.setattr(keras.Model, "save_weights", save_half_then_fail)
     (run / "recipe.yaml").unlink()  # resume the same run for one more epoch
     with pytest.raises(OSError, match="killed while saving"):
-        training.train(recipes.apply_overrides(recipe, ["train.epochs=2"]), str(run), verbose=0)
+        runs.train(recipes.apply_overrides(recipe, ["train.epochs=2"]), str(run), verbose=0)
     assert {name: (backup / name).read_bytes() for name in os.listdir(backup)} == good
     # The history holds the epoch whose backup failed; resuming redoes that epoch and logs it once.
     monkeypatch.setattr(keras.Model, "save_weights", original)
-    metrics = training.train(recipes.apply_overrides(recipe, ["train.epochs=2"]), str(run), verbose=0)
+    metrics = runs.train(recipes.apply_overrides(recipe, ["train.epochs=2"]), str(run), verbose=0)
     assert metrics["epochs"] == 2
     assert [int(r["epoch"]) for r in _history_rows(str(run))] == [0, 1]

@@ -1,5 +1,7 @@
 """Plots: PNG files that are not blank; the temperature sweep's known limits."""
 
+import sys
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -64,3 +66,14 @@ def test_plot_commands_on_a_run(tiny_run_dir, tmp_path, figure):
 def test_plot_of_a_missing_run_is_an_error(tmp_path, capsys):
     assert cli.main(["plot", "similarity", "--run", str(tmp_path), "--out", str(tmp_path / "x.png")]) == 2
     assert "is not a finished run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("figure", ["embeddings", "similarity", "temperature"])
+def test_plot_without_matplotlib_says_which_extra_to_install(tmp_path, capsys, monkeypatch, figure):
+    for module in ("matplotlib", "matplotlib.pyplot"):
+        monkeypatch.setitem(sys.modules, module, None)  # `import matplotlib` now raises ImportError
+    out = tmp_path / "x.png"
+    assert cli.main(["plot", figure, "--run", str(tmp_path / "no-run"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert 'pip install "keras-contrastive[plots]"' in err and "matplotlib" in err
+    assert not out.exists()

@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from keras_contrastive import cli, recipes, training, zoo
+from keras_contrastive import cli, recipes, runs, zoo
 from keras_contrastive.data import image_text
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -95,9 +95,9 @@ def test_publish_load_and_reevaluate_a_tiny_run(tiny_run_dir, tmp_path):
     for asset in ("recipe.yaml", "metrics.json", "progress.json", "command.txt", "metadata.json"):
         assert os.path.isfile(os.path.join(model.path, "assets", asset)), asset
 
-    from keras_contrastive import data, training
+    from keras_contrastive import data, runs
 
-    keras_model, _ = training.load_run(tiny_run_dir)
+    keras_model, _ = runs.load_run(tiny_run_dir)
     images = data.load_data("fashion_mnist_subset").x_test[:8]
     np.testing.assert_allclose(model(images), keras_model.encoder.predict(images / 255.0, verbose=0), atol=1e-5)
     check_reevaluates(model)
@@ -143,7 +143,7 @@ def _tiny_clip_run(run_dir, source, batch_size):
             "train": {"epochs": 1, "steps_per_epoch": 2, "batch_size": batch_size, "online_probe": False},
         }
     )
-    return training.train(recipe, str(run_dir), verbose=0, command=f"keras-contrastive train (tiny {source} CLIP)")
+    return runs.train(recipe, str(run_dir), verbose=0, command=f"keras-contrastive train (tiny {source} CLIP)")
 
 
 @needs_emoji
@@ -179,3 +179,21 @@ def test_a_clip_run_without_classes_is_refused(tmp_path):
     with pytest.raises(ValueError, match="carry no classes: the zoo holds a CLIP model as its zero-shot classifier"):
         zoo.publish(str(tmp_path / "run"), "folder_clip", root=str(root))
     assert zoo.list(str(root)) == [] and os.listdir(root) == []
+
+
+@pytest.mark.parametrize("make", [False, True], ids=["missing", "empty"])
+def test_an_empty_zoo_says_where_models_are_expected(tmp_path, monkeypatch, capsys, make):
+    root = tmp_path / "zoo"
+    if make:
+        root.mkdir()
+    monkeypatch.setenv("KERAS_CONTRASTIVE_ZOO", str(root))
+    assert zoo.default_root() == str(root)
+    with pytest.warns(UserWarning, match="KERAS_CONTRASTIVE_ZOO") as caught:
+        assert zoo.list() == []
+    message = str(caught[0].message)
+    assert str(root) in message and "savedmodels/" in message
+    with pytest.raises(FileNotFoundError, match="point KERAS_CONTRASTIVE_ZOO"):
+        zoo.load("simclr_quickstart")
+    assert cli.main(["zoo", "list"]) == 0
+    err = capsys.readouterr().err
+    assert str(root) in err and "KERAS_CONTRASTIVE_ZOO" in err

@@ -10,7 +10,7 @@ of the issue, or `bfloat16`, what this CPU's AVX512_BF16 units reach).
         [--steps 4] [--warmup 2] [--precision float32|mixed_bfloat16] [--matmul-dtype float32|bfloat16]
 
 `--precision` is the Keras dtype policy the model is built under
-(`training.train(precision=...)`): `mixed_bfloat16` runs convolutions, dense
+(`runs.train(precision=...)`): `mixed_bfloat16` runs convolutions, dense
 layers and activations in bfloat16 with float32 weights, batch-norm
 statistics, logits and loss.
 

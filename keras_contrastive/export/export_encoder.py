@@ -7,6 +7,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_contrastive.export.layout import next_version
+
 SERVING_DEFAULT = "serving_default"
 SERVE_IMAGE_BYTES = "serve_image_bytes"
 
@@ -49,13 +51,6 @@ def _check_finite_weights(encoder):
                 "optimizer.learning_rate (or a longer warm-up) into a new "
                 "--output directory; the run's backup/ holds its last good checkpoint."
             )
-
-
-def _next_version(base_dir):
-    versions = [
-        int(name) for name in os.listdir(base_dir) if name.isdigit() and os.path.isdir(os.path.join(base_dir, name))
-    ]
-    return max(versions, default=0) + 1
 
 
 def _existing_version_error(path):
@@ -161,7 +156,7 @@ def write_archive(archive, base_dir, *, version=None, assets=None, overwrite=Fal
     base_dir = os.fspath(base_dir)
     os.makedirs(base_dir, exist_ok=True)
     if version is None:
-        version = _next_version(base_dir)
+        version = next_version(base_dir)
     if isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 0:
         raise ValueError(f"`version` must be an int >= 0 or None. Received {version!r}.")
     version = int(version)

@@ -69,20 +69,57 @@ def test_missing_directory_and_table_marks_sick_r_unavailable(tmp_path):
     assert "| SICK-R | n/a: not available offline" in table and table.splitlines()[-1] == "| avg | 75.00 |"
 
 
-def test_cli_evaluate_sts_writes_the_dict(tmp_path, capsys):
+def _ranks(values):
+    """Ranks 1..n, ties given their average rank (a plain re-implementation, not scipy's)."""
+    values = np.asarray(values, dtype=float)
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values))
+    i = 0
+    while i < len(values):
+        j = i
+        while j + 1 < len(values) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def test_cli_evaluate_sts_scores_a_model_by_hand_computed_spearman(tmp_path, capsys):
     from keras_contrastive.text.testing import tiny_simcse
 
-    _write_sts_dir(tmp_path / "sts")
-    model = tiny_simcse()
+    pairs = [
+        ("the cat sat on the mat .", "a small cat ran .", "3.2"),
+        ("a dog ran in the park .", "the big dog sat .", "2.5"),
+        ("the bird sings in a tree .", "birds sing", "4.6"),
+        ("a red car is fast .", "a fast blue car", "3.9"),
+        ("the blue bird .", "the car ran on the mat .", "0.4"),
+        ("a tree is big , the mat is red .", "cats and dogs", "0.0"),
+    ]
+    root = tmp_path / "sts"
+    for year in sts.STS_YEARS:
+        _write_year(root, year, {"a": pairs})
+    (root / "STSBenchmark").mkdir()
+    text = "".join(f"g\tf\t2012\t{i:04d}\t{gold}\t{a}\t{b}\n" for i, (a, b, gold) in enumerate(pairs))
+    (root / "STSBenchmark" / "sts-test.csv").write_text(text, encoding="utf-8")
+    model = tiny_simcse(seed=3)
     model_path = str(tmp_path / "model.keras")
     model.save(model_path)
+
+    # The expected score, by hand: cosines of the model's own embeddings, Pearson of their ranks x 100.
+    left = model.encode([a for a, _, _ in pairs])
+    right = model.encode([b for _, b, _ in pairs])
+    cosines = np.sum(left * right, axis=1) / (np.linalg.norm(left, axis=1) * np.linalg.norm(right, axis=1))
+    gold = [float(g) for _, _, g in pairs]
+    expected = 100.0 * np.corrcoef(_ranks(cosines), _ranks(gold))[0, 1]
+    assert abs(expected) > 5.0, "the tiny model must give a score that is not trivially zero"
+
     out = tmp_path / "result.json"
-    assert (
-        cli.main(["evaluate", "sts", "--model", model_path, "--sts-dir", str(tmp_path / "sts"), "--out", str(out)]) == 0
-    )
+    args = ["evaluate", "sts", "--model", model_path, "--sts-dir", str(root), "--out", str(out)]
+    assert cli.main(args) == 0
     result = json.loads(out.read_text())
-    assert set(result) == {"STS12", "STS13", "STS14", "STS15", "STS16", "STSB", "avg"}
-    assert all(-100.0 <= v <= 100.0 for v in result.values())
+    assert set(result) == {"STS12", "STS13", "STS14", "STS15", "STS16", "STSB", "avg", "model"}
+    for task in (*sts.STS_YEARS, "STSB", "avg"):
+        assert result[task] == pytest.approx(expected, abs=1e-4), task
     assert "SICK-R" in capsys.readouterr().out
     assert cli.main(["evaluate", "sts", "--model", str(tmp_path / "nope"), "--sts-dir", str(tmp_path)]) == 2
     assert os.path.exists(out)

@@ -85,7 +85,7 @@ def image_export(tmp_path_factory, make_tiny_encoder):
 def test_every_signature_serves_a_predict_request_in_a_fresh_process(image_export, tmp_path):
     encoder, image_path, pixels = image_export
     images = pixels.astype(np.float32) / np.float32(255.0)
-    # The contract covers every signature written: a new one must be added here (and to the README).
+    # The contract covers every signature written: a new one must be added here (and to docs/serving.md).
     assert set(load_exported(image_path).signatures) == {SERVING_DEFAULT, SERVE_IMAGE_BYTES}
     jobs = [
         (image_path, _request("image_encoder", SERVING_DEFAULT, {"images": images})),

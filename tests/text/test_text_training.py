@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from keras_contrastive import cli, recipes, training
+from keras_contrastive import cli, recipes, runs
 from keras_contrastive.text.testing import TINY_SENTENCES, TINY_VOCABULARY
 
 
@@ -86,13 +86,13 @@ def test_an_interrupted_text_run_resumes_without_redoing_or_relogging_an_epoch(t
     recipe = recipes.load(_recipe(tmp_path, f"text:{sentences}", epochs=3))
     run = str(tmp_path / "run")
     with pytest.raises(KeyboardInterrupt):
-        training.train(recipe, run, verbose=0, callbacks=[_StopInEpoch(1, 1)])
+        runs.train(recipe, run, verbose=0, callbacks=[_StopInEpoch(1, 1)])
     with open(os.path.join(run, "history.csv")) as f:
         first_rows = f.read().splitlines()
     assert [r.split(",")[0] for r in first_rows[1:]] == ["0"]  # epoch 1 logged, epoch 2 interrupted
     assert not os.path.exists(os.path.join(run, "model.keras"))
 
-    metrics = training.train(recipe, run, verbose=0)
+    metrics = runs.train(recipe, run, verbose=0)
     with open(os.path.join(run, "history.csv")) as f:
         rows = f.read().splitlines()
     assert rows[: len(first_rows)] == first_rows  # rows written before the crash are kept as they were

@@ -1,0 +1,269 @@
+"""The image-text task (CLIP): image-caption pairs -> (images, texts) batches -> `fit` -> held-out
+zero-shot and retrieval.
+
+`metrics.json` holds, on the held-out pairs (never trained on): zero-shot top-1 over the data's classes
+(the emoji groups) beside its chance level, and retrieval recall@1/5/10 both ways beside theirs.
+
+Recipe keys used:
+- `encoder`: the image tower (a backbone, e.g. `convnet`);
+- `method`: the method's arguments, and `text_encoder`, a mapping
+  `{name: minilm | small_transformer | bert_preset, ...builder arguments}`;
+- `data.source`: `emoji`, `tuxpaint`, `emoji+tuxpaint`, `folder:PATH`, `manifest:PATH` (or `folder` /
+  `manifest` with `data.path`); `data.image_size` (default 64 x 64);
+- `augment`: the one image view (`crop_scale`, `crop_ratio`, `horizontal_flip`, jitter / grayscale /
+  blur / solarize probabilities, one number each), as for image methods;
+- `train` (not `online_probe` or `knn_monitor_every`), `optimizer`, `evaluate.batch_size`, `export.name`.
+
+With `lock_text: true` the frozen text tower's features are computed once for all captions (LiT), so
+training costs what the image tower costs.
+"""
+
+import numpy as np
+
+from keras_contrastive import augment, backbones, models, recipes
+from keras_contrastive.data import image_text
+from keras_contrastive.runs.task import Task
+
+DEFAULT_IMAGE_SIZE = (64, 64)
+
+
+def image_size_of(recipe):
+    return tuple(recipe["data"]["image_size"] or DEFAULT_IMAGE_SIZE)
+
+
+def load_pairs(recipe, data_spec=None, image_size=None):
+    """The `ImageTextPairs` of the recipe's `data` section, or of `data_spec`, at `image_size` (default:
+    the recipe's). All of them: `.split("train")` to train."""
+    size = tuple(image_size or image_size_of(recipe))
+    if data_spec is not None:
+        return image_text.load_image_text(data_spec, size)
+    cfg = recipe["data"]
+    source = cfg["source"]
+    if source in ("folder", "manifest"):
+        if not cfg["path"]:
+            raise recipes.RecipeError(f"data.source: {source} needs data.path (or write {source}:PATH).")
+        source = f"{source}:{cfg['path']}"
+    try:
+        return image_text.load_image_text(source, size)
+    except ValueError as e:
+        if str(e).startswith("Unknown image-text data"):
+            raise recipes.RecipeError(f"data.source: {e}") from None
+        raise
+
+
+def build_text_tower(spec):
+    """A text encoder from the recipe's `method.text_encoder` mapping, its keys checked like recipe keys."""
+    from keras_contrastive.text import build_text_encoder, text_encoder_builder
+
+    if not isinstance(spec, dict) or "name" not in spec:
+        raise recipes.RecipeError(
+            f"method.text_encoder: CLIP needs its text tower as a mapping with a name, e.g. "
+            f"{{name: minilm, sequence_length: 32}} or {{name: small_transformer, num_layers: 2}}; got {spec!r}."
+        )
+    spec = dict(spec)
+    name = spec.pop("name")
+    try:
+        schema = recipes.signature_schema(text_encoder_builder(name))
+    except ValueError as e:
+        raise recipes.RecipeError(f"method.text_encoder.name: {e}") from None
+    for key, value in spec.items():
+        if key not in schema:
+            raise recipes.unknown_key_error(f"method.text_encoder.{key}", schema)
+        spec[key] = recipes.check_type(f"method.text_encoder.{key}", value, schema[key][0])
+    return build_text_encoder(name, **spec)
+
+
+def build_clip_model(recipe, image_shape):
+    """The recipe's image-text method on its image and text towers (not compiled)."""
+    enc = dict(recipe["encoder"])
+    image_encoder = backbones.build_backbone(enc.pop("name"), image_shape, **enc)
+    method = dict(recipe["method"])
+    cls = models.get_method(method.pop("name"))
+    text_encoder = build_text_tower(method.pop("text_encoder"))
+    return cls(image_encoder, text_encoder, **method)
+
+
+def image_view(recipe, image_shape, seed=None):
+    """The one augmented view of an image in a training pair (the recipe's `augment` section)."""
+    cfg = recipe["augment"]
+    return augment.SimCLRAugmentation(
+        image_size=tuple(image_shape[:2]),
+        crop_scale=tuple(cfg["crop_scale"]),
+        crop_ratio=tuple(cfg["crop_ratio"]),
+        horizontal_flip=cfg["horizontal_flip"],
+        jitter_strength=cfg["jitter_strength"],
+        jitter_probability=cfg["jitter_probability"],
+        grayscale_probability=cfg["grayscale_probability"],
+        blur_probability=cfg["blur_probability"],
+        solarize_probability=cfg["solarize_probability"],
+        seed=None if seed is None else seed + 1000,
+        name="image_view",
+    )
+
+
+def default_templates(class_names):
+    from keras_contrastive.evaluation import zero_shot
+
+    emoji = class_names is not None and tuple(class_names) == image_text.EMOJI_GROUPS
+    return list(zero_shot.EMOJI_TEMPLATES if emoji else zero_shot.DEFAULT_TEMPLATES)
+
+
+def default_descriptions(class_names):
+    """The emoji groups' Unicode subgroup names (`image_text.emoji_group_descriptions`) when `class_names` are
+    the emoji groups, else `None` (each class is described by its name)."""
+    if class_names is not None and tuple(class_names) == image_text.EMOJI_GROUPS:
+        return image_text.emoji_group_descriptions()
+    return None
+
+
+def zero_shot_setup(recipe, classes=None, templates=None, descriptions="default"):
+    """`(classes, templates, descriptions)` of a run's zero-shot classifier: by default the emoji groups (if
+    its data holds emoji), their Unicode subgroup descriptions (`descriptions="default"`; `None`: the class
+    names alone) and the emoji templates; `DEFAULT_TEMPLATES` for other data."""
+    emoji = "emoji" in str(recipe["data"]["source"]).split("+")
+    if classes is None and emoji:
+        classes = list(image_text.EMOJI_GROUPS)
+    templates = list(templates or default_templates(classes))
+    descriptions = default_descriptions(classes) if descriptions == "default" else descriptions
+    return classes, templates, descriptions
+
+
+def zero_shot_scores(encoder, image_embeddings, labels, class_names, templates, descriptions):
+    """`evaluation.zero_shot.zero_shot_accuracy` of images (their embeddings) against the classes' prompt
+    embeddings (`class_text_embeddings` through `encoder.encode_text`)."""
+    from keras_contrastive.evaluation import zero_shot
+
+    weights = zero_shot.class_text_embeddings(encoder, class_names, templates, descriptions)
+    logits = np.asarray(image_embeddings, dtype="float32") @ weights.T
+    probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    return zero_shot.zero_shot_accuracy(probabilities, labels, len(class_names))
+
+
+def zero_shot_metrics(encoder, pairs, class_names=None, templates=None, descriptions="default", batch_size=256,
+                      image_embeddings=None):  # fmt: skip
+    """Zero-shot top-1 of `encoder` (anything with `encode_images` and `encode_text`: a CLIP model, an
+    export's towers) on the labelled `pairs`, as `zero_shot_*` keys; `{}` when they carry no labels.
+
+    `descriptions`: `{class: [phrases]}`, `None` (class names alone) or `"default"` (`default_descriptions`).
+    With descriptions, the accuracy from the bare class names is also given, as
+    `zero_shot_names_only_top1` / `zero_shot_names_only_balanced_top1`.
+    """
+    class_names = list(class_names or pairs.class_names or [])
+    labelled = pairs.labels >= 0 if pairs.labels is not None else np.zeros(len(pairs), bool)
+    if not class_names or not labelled.any():
+        return {}
+    if pairs.class_names and len(class_names) != len(pairs.class_names):
+        raise ValueError(
+            f"classes lists {len(class_names)} names but {pairs.name} has {len(pairs.class_names)} classes "
+            f"({', '.join(pairs.class_names)}), in that order."
+        )
+    templates = list(templates or default_templates(class_names))
+    descriptions = default_descriptions(class_names) if descriptions == "default" else descriptions
+    if image_embeddings is None:
+        image_embeddings = encoder.encode_images(pairs.images, batch_size=batch_size)
+    embeddings, labels = np.asarray(image_embeddings)[labelled], pairs.labels[labelled]
+    scores = zero_shot_scores(encoder, embeddings, labels, class_names, templates, descriptions)
+    metrics = {f"zero_shot_{k}": v for k, v in scores.items()}
+    if descriptions is not None:
+        names_only = zero_shot_scores(encoder, embeddings, labels, class_names, templates, None)
+        metrics.update({f"zero_shot_names_only_{k}": names_only[k] for k in ("top1", "balanced_top1")})
+    metrics.update(
+        {"zero_shot_classes": class_names, "zero_shot_templates": templates, "zero_shot_descriptions": descriptions}
+    )
+    return metrics
+
+
+def evaluate_pairs(encoder, pairs, class_names=None, templates=None, batch_size=256, descriptions="default"):
+    """Retrieval recall@1/5/10 both ways and, on the pairs that carry a class label, zero-shot top-1
+    (`zero_shot_metrics`) of `encoder` (a CLIP model, or anything with `encode_images` / `encode_text`)."""
+    from keras_contrastive.evaluation import retrieval
+
+    image_embeddings = encoder.encode_images(pairs.images, batch_size=batch_size)
+    metrics = retrieval.retrieval_recall(image_embeddings, encoder.encode_text(pairs.captions), pairs.captions)
+    metrics.update(
+        zero_shot_metrics(encoder, pairs, class_names, templates, descriptions, image_embeddings=image_embeddings)
+    )
+    return metrics
+
+
+class ImageTextTask(Task):
+    """Image-caption pairs into an image-text method (CLIP); 20 % of the pairs are held out."""
+
+    modality = "image_text"
+
+    def load_data(self):
+        self.data = load_pairs(self.recipe)
+        self.train_pairs = self.data.split("train")
+        return len(self.train_pairs)
+
+    @property
+    def data_name(self):
+        return self.data.name if self.data is not None else super().data_name
+
+    @property
+    def examples_name(self):
+        return f"training pairs of {self.data_name}"
+
+    @property
+    def image_shape(self):
+        return (*image_size_of(self.recipe), 3)
+
+    def build_model(self):
+        return build_clip_model(self.recipe, self.image_shape)
+
+    def training_dataset(self, model):
+        cfg = self.recipe["train"]
+        captions = self.train_pairs.captions
+        # A locked text tower's features are computed once; otherwise the batches carry token ids.
+        texts = model.text_features(captions) if model.lock_text else model.tokenize(captions)
+        return image_text.image_text_dataset(
+            self.train_pairs.images,
+            texts,
+            cfg["batch_size"],
+            augmentation=image_view(self.recipe, self.image_shape, seed=cfg["seed"]),
+            seed=cfg["seed"],
+            repeat=True,
+        )
+
+    def training_metrics(self, model, history):
+        return {
+            "train_pairs": len(self.train_pairs),
+            "held_out_pairs": int(np.sum(self.data.held_out)),
+            "final_logit_scale": float(np.exp(model.logit_scale.scale.numpy())),
+        }
+
+    def evaluate(self, model):
+        if not self.data.held_out.any():
+            return {}
+        return evaluate_pairs(model, self.data.split("held_out"), batch_size=self.recipe["evaluate"]["batch_size"])
+
+    def export(self, model, target, version=None, assets=None, classes=None, templates=None, descriptions="default"):
+        """The image tower, the text tower and the zero-shot classifier (`export.clip_export.export_clip`),
+        its classes, templates and descriptions from `zero_shot_setup`."""
+        from keras_contrastive.export.clip_export import export_clip
+
+        classes, templates, descriptions = zero_shot_setup(self.recipe, classes, templates, descriptions)
+        return export_clip(
+            model,
+            target,
+            class_names=classes,
+            templates=templates,
+            version=version,
+            assets=assets,
+            descriptions=descriptions,
+        )
+
+    def export_zero_shot(self, model, target, version=None, assets=None):
+        """The zero-shot classifier alone (the zoo's form of an image-text model), with the defaults of
+        `zero_shot_setup`."""
+        from keras_contrastive.export.clip_export import export_zero_shot_classifier
+
+        classes, templates, descriptions = zero_shot_setup(self.recipe)
+        if not classes:
+            raise ValueError(
+                f"This CLIP run's data ({self.recipe['data']['source']}) carry no classes: the zoo holds a CLIP "
+                "model as its zero-shot classifier. Export it with `keras-contrastive export --classes ...` instead."
+            )
+        path = export_zero_shot_classifier(model, target, classes, templates, version, assets, descriptions)
+        return {"zero_shot": path}

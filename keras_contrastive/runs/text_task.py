@@ -1,0 +1,108 @@
+"""The text task: sentences -> token ids (in the graph) -> a text method (SimCSE) -> `fit`.
+
+`metrics.json` holds the training figures. STS scores need the STS files, which the package never
+assumes: `keras-contrastive evaluate sts --model RUN --sts-dir DIR` (`runs.evaluate_run`), or
+`benchmarks/bench_sts.py`.
+
+Training batches hold at most `TRAIN_SEQUENCE_LENGTH` = 32 tokens per sentence (SimCSE's setting,
+appendix A); the encoder's own `sequence_length` (its tokenizer's) applies to embeddings, evaluation and
+export.
+
+Recipe keys used: `encoder.name` (`minilm`, `bert_preset`, `small_transformer`, with their builder
+arguments), `method` (the text method's arguments), `data.source` / `data.path` (see
+`load_text_columns`), `train` (not `online_probe` or `knn_monitor_every`), `optimizer`, `export.name`.
+"""
+
+from keras_contrastive import data, models, recipes
+from keras_contrastive.runs.task import Task
+
+TEXT_SOURCES = ("wordnet", "wordnet_triplets", "text", "tsv")
+TRAIN_SEQUENCE_LENGTH = 32
+
+
+def load_text_columns(recipe):
+    """The training sentences of the recipe's `data` section, as a tuple of columns.
+
+    `data.source`:
+    - `wordnet`: WordNet glosses and examples (unsupervised; `data.path` =
+      WordNet folder, default `/usr/share/wordnet`);
+    - `wordnet_triplets`: (example, its gloss, gloss of another sense of the
+      same word) triplets (supervised with hard negatives);
+    - `text:PATH` or `text` with `data.path`: one sentence per line
+      (unsupervised);
+    - `tsv:PATH` or `tsv` with `data.path`: anchor<TAB>positive[<TAB>hard
+      negative] (supervised).
+    """
+    cfg = recipe["data"]
+    source, _, inline = cfg["source"].partition(":")
+    path = inline or cfg["path"]
+    if source not in TEXT_SOURCES:
+        raise recipes.RecipeError(
+            f"data.source: {cfg['source']!r} is not a text source; text methods take one of "
+            "wordnet, wordnet_triplets, text:PATH, tsv:PATH."
+        )
+    if source == "wordnet":
+        return (data.load_wordnet(path or data.text.WORDNET_DIR),)
+    if source == "wordnet_triplets":
+        return data.load_wordnet_triplets(path or data.text.WORDNET_DIR, seed=recipe["train"]["seed"])
+    if not path:
+        raise recipes.RecipeError(f"data.source: {source} needs a file: write {source}:PATH or set data.path.")
+    if source == "text":
+        return (data.load_sentences(path),)
+    return tuple(c for c in data.load_sentence_tuples(path) if c is not None)
+
+
+def build_text_model(recipe):
+    """The recipe's text method on its text encoder (not compiled)."""
+    from keras_contrastive.text import build_text_encoder
+
+    enc = dict(recipe["encoder"])
+    encoder = build_text_encoder(enc.pop("name"), **enc)
+    method = dict(recipe["method"])
+    return models.get_method(method.pop("name"))(encoder, **method)
+
+
+class TextTask(Task):
+    """Sentences (WordNet, text files, TSV pairs / triplets) into a text method."""
+
+    modality = "text"
+
+    def load_data(self):
+        self.data = load_text_columns(self.recipe)
+        return len(self.data[0])
+
+    @property
+    def examples_name(self):
+        return "training sentences"
+
+    def build_model(self):
+        return build_text_model(self.recipe)
+
+    def training_dataset(self, model):
+        cfg = self.recipe["train"]
+        tokenizer = model.encoder.tokenizer
+        return data.text_dataset(
+            self.data,
+            tokenizer,
+            cfg["batch_size"],
+            shuffle=True,
+            seed=cfg["seed"],
+            repeat=True,
+            sequence_length=min(tokenizer.sequence_length, TRAIN_SEQUENCE_LENGTH),
+        )
+
+    def training_metrics(self, model, history):
+        logs = history.history
+        accuracy = logs.get("contrastive_accuracy")
+        return {
+            "encoder": self.recipe["encoder"]["name"],
+            "sentences": len(self.data[0]),
+            "final_contrastive_accuracy": float(accuracy[-1]) if accuracy else None,
+        }
+
+    def export(self, model, target, version=None, assets=None, **options):
+        from keras_contrastive.text import export_text_encoder
+
+        if options:
+            raise ValueError(f"A text encoder's export takes no {sorted(options)}: they are for CLIP runs.")
+        return {"encoder": export_text_encoder(model, target, version=version, assets=assets)}
