@@ -23,20 +23,22 @@ setup(
         # keras-hub and tensorflow-serving-api depend on `tensorflow`; pinning
         # `tensorflow-cpu` instead makes the two overwrite each other.
         "tensorflow==2.21.*",
-        "keras>=3.15,<4",
-        "tensorboard==2.21.*",  # no longer pulled by tensorflow; the TensorBoard callback needs it
-        "keras-cv==0.9.0",
-        "tensorflow-datasets==4.9.*",
-        "importlib_resources",
+        # The minor version the tests ran on: keras_contrastive/keras_internals.py touches Keras internals.
+        "keras==3.15.*",
+        "tensorboard==2.21.*",  # not imported: the TensorBoard callback needs it, tensorflow no longer pulls it
+        "tensorflow-datasets==4.9.*",  # `tfds:NAME` data
         "pyyaml>=6",
         "numpy",
         "pillow",
         "scipy",
     ],
     extras_require={
-        # safetensors: keras-hub reads Hugging Face preset folders (all-MiniLM-L6-v2) with it.
+        # safetensors: not imported; keras-hub reads Hugging Face preset folders (all-MiniLM-L6-v2) with it.
         "text": ["keras-hub==0.32.*", "tensorflow-text==2.21.*", "safetensors"],
-        "dev": ["pytest>=8", "ruff", "hypothesis", "matplotlib", "tensorflow-serving-api==2.21.*"],
+        # `keras-contrastive plot`: matplotlib draws, scikit-learn's t-SNE projects the embeddings.
+        "plots": ["matplotlib", "scikit-learn"],
+        # scikit-learn: the linear probe is checked against its LogisticRegression.
+        "dev": ["pytest>=8", "ruff", "hypothesis", "scikit-learn", "tensorflow-serving-api==2.21.*"],
     },
     entry_points={"console_scripts": ["keras-contrastive=keras_contrastive.cli:main"]},
 )
