@@ -245,7 +245,7 @@ def _view_embeddings(source, images, seed):
     """Embeddings of two augmented views (the recipe's) of `images`, as the loss sees them: after the
     projection head when the model is a Keras method with one, else the encoder's (or export's) features."""
     from keras_contrastive.evaluation import images_to_float
-    from keras_contrastive.runs.image_task import build_views
+    from keras_contrastive.runs.views import build_views
 
     if source.recipe is None:
         raise ValueError(f"{source.spec} does not carry its training recipe, whose views these plots draw.")

@@ -22,6 +22,18 @@ EVALUATIONS = ("linear-probe", "knn", "few-shot", "sts", "zero-shot", "retrieval
 
 
 # --- export ---------------------------------------------------------------------------------------------------
+def _export_assets(run_dir, model, quantize=None):
+    """The run files an export carries; with `quantize` the model's kernels are quantized first (in place)
+    and `quantization.txt` says how."""
+    assets = core.run_assets(run_dir)
+    if quantize:
+        from keras_contrastive.export.quantize import quantize_weights
+
+        quantize_weights(model, quantize)
+        assets["quantization.txt"] = f"{quantize}: weight-only (export/quantize.py)\n"
+    return assets
+
+
 def export_run(run_dir, to=None, version=None, quantize=None, classes=None, templates=None, descriptions="default"):
     """Exports a finished run as TF Serving SavedModel(s), its run files (`recipe.yaml`, `metrics.json`,
     `command.txt`, `progress.json`) in `assets/`.
@@ -51,13 +63,7 @@ def export_run(run_dir, to=None, version=None, quantize=None, classes=None, temp
         raise ValueError(
             f"{run_dir} is a {task.modality} run: zero-shot classes, templates and descriptions are for CLIP runs."
         )
-    assets = core.run_assets(run_dir)
-    if quantize:
-        from keras_contrastive.export.quantize import quantize_weights
-
-        quantize_weights(model, quantize)
-        assets["quantization.txt"] = f"{quantize}: weight-only (export/quantize.py)\n"
-    return task.export(model, to, version=version, assets=assets, **options)
+    return task.export(model, to, version=version, assets=_export_assets(run_dir, model, quantize), **options)
 
 
 def export_zero_shot_run(run_dir, to, version=None, quantize=None):
@@ -67,12 +73,7 @@ def export_zero_shot_run(run_dir, to, version=None, quantize=None):
         raise ValueError(
             f"{run_dir} is a {model.modality} run: only an image-text (CLIP) run has a zero-shot classifier."
         )
-    assets = core.run_assets(run_dir)
-    if quantize:
-        from keras_contrastive.export.quantize import quantize_weights
-
-        quantize_weights(model, quantize)
-        assets["quantization.txt"] = f"{quantize}: weight-only (export/quantize.py)\n"
+    assets = _export_assets(run_dir, model, quantize)
     return task_for(recipe).export_zero_shot(model, to, version=version, assets=assets)
 
 

@@ -20,9 +20,10 @@ training costs what the image tower costs.
 
 import numpy as np
 
-from keras_contrastive import augment, backbones, models, recipes
+from keras_contrastive import backbones, models, recipes
 from keras_contrastive.data import image_text
 from keras_contrastive.runs.task import Task
+from keras_contrastive.runs.views import simclr_view
 
 DEFAULT_IMAGE_SIZE = (64, 64)
 
@@ -86,19 +87,8 @@ def build_clip_model(recipe, image_shape):
 def image_view(recipe, image_shape, seed=None):
     """The one augmented view of an image in a training pair (the recipe's `augment` section)."""
     cfg = recipe["augment"]
-    return augment.SimCLRAugmentation(
-        image_size=tuple(image_shape[:2]),
-        crop_scale=tuple(cfg["crop_scale"]),
-        crop_ratio=tuple(cfg["crop_ratio"]),
-        horizontal_flip=cfg["horizontal_flip"],
-        jitter_strength=cfg["jitter_strength"],
-        jitter_probability=cfg["jitter_probability"],
-        grayscale_probability=cfg["grayscale_probability"],
-        blur_probability=cfg["blur_probability"],
-        solarize_probability=cfg["solarize_probability"],
-        seed=None if seed is None else seed + 1000,
-        name="image_view",
-    )
+    seed = None if seed is None else seed + 1000
+    return simclr_view(recipe, image_shape, cfg["blur_probability"], cfg["solarize_probability"], seed, "image_view")
 
 
 def default_templates(class_names):

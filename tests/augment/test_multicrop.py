@@ -6,7 +6,7 @@ import pytest
 from keras_contrastive import recipes
 from keras_contrastive.augment import SimCLRAugmentation, multi_crop_views
 from keras_contrastive.data import pretrain_dataset
-from keras_contrastive.runs import image_task
+from keras_contrastive.runs.views import build_views
 
 
 def test_views_are_large_crops_then_small_crops():
@@ -27,7 +27,7 @@ def test_pretrain_dataset_batches_every_crop():
 
 
 def test_recipe_keys_build_multi_crop_views_and_keep_two_views_by_default():
-    assert len(image_task.build_views(recipes.validate({}), (28, 28, 1), seed=0)) == 2
+    assert len(build_views(recipes.validate({}), (28, 28, 1), seed=0)) == 2
     recipe = recipes.validate(
         {
             "augment": {
@@ -38,7 +38,7 @@ def test_recipe_keys_build_multi_crop_views_and_keep_two_views_by_default():
             }
         }
     )
-    views = image_task.build_views(recipe, (28, 28, 1), seed=0)
+    views = build_views(recipe, (28, 28, 1), seed=0)
     assert [v.image_size for v in views] == [(28, 28)] * 2 + [(24, 24)] * 3
     assert [v.blur_probability for v in views] == [1.0, 0.1, 0.1, 0.1, 0.1]
     assert views[2].crop_scale == (0.05, 0.14) and len({v.seed for v in views}) == 5
