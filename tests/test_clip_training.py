@@ -1,5 +1,6 @@
 """CLIP from a recipe, end to end on a tiny folder of captioned images: train, evaluate, export (CLI)."""
 
+import colorsys
 import json
 import os
 
@@ -28,8 +29,13 @@ def _recipe(folder):
             "method": {"name": "clip", "embed_dim": 8, "text_encoder": text_encoder},
             "encoder": {"name": "convnet", "width": 4, "stages": 2},
             "data": {"source": f"folder:{folder}", "image_size": [16, 16]},
-            "augment": {"crop_scale": [0.6, 1.0], "horizontal_flip": False},
-            "train": {"epochs": 40, "batch_size": 4},
+            "augment": {
+                "crop_scale": [0.6, 1.0],
+                "horizontal_flip": False,
+                "jitter_probability": 0.0,
+                "grayscale_probability": 0.0,
+            },
+            "train": {"epochs": 300, "batch_size": 4},
             "optimizer": {"learning_rate": 0.01, "warmup_epochs": 0.0},
         }
     )
@@ -42,7 +48,10 @@ def run(tmp_path_factory):
     folder.mkdir()
     rng = np.random.default_rng(0)
     for i, sentence in enumerate(TINY_SENTENCES):
-        Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+        # Each caption's image has its own hue (plus noise): a pairing the towers can learn.
+        colour = np.array(colorsys.hsv_to_rgb(i / len(TINY_SENTENCES), 1.0, 1.0)) * 255
+        pixels = np.clip(colour + rng.normal(0, 10, (20, 20, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"{i}.png")
         (folder / f"{i}.txt").write_text(sentence + "\n")
     metrics = runs.train(_recipe(folder), str(root / "run"), verbose=0)
     return root, metrics
@@ -61,8 +70,8 @@ def test_train_writes_a_run_with_held_out_retrieval(run):
 
 
 def test_training_learns_the_pairs_it_saw(run):
-    """Random images with captions: nothing generalises, but the training pairs are learned. Trained
-    retrieval on them beats the same architecture untrained, and the loss fell below its start."""
+    """A hue per caption: the training pairs are learned. Trained retrieval on them beats the same
+    architecture untrained, and the loss fell well below its start."""
     root, metrics = run
     recipe = runs.load_recipe(str(root / "run"))
     folder = recipe["data"]["source"]
@@ -70,8 +79,9 @@ def test_training_learns_the_pairs_it_saw(run):
     untrained = runs.image_text_task.build_clip_model(recipe, (16, 16, 3))
     before = runs.evaluate_retrieval(untrained, data_spec=folder, split="train")
     after = runs.evaluate_retrieval(str(root / "run"), split="train")
-    assert after["text_to_image_r1"] > before["text_to_image_r1"] + 0.3, (before, after)
-    assert after["image_to_text_r1"] > before["image_to_text_r1"] + 0.3, (before, after)
+    trained = (after["text_to_image_r1"] + after["image_to_text_r1"]) / 2
+    untrained = (before["text_to_image_r1"] + before["image_to_text_r1"]) / 2
+    assert trained > untrained + 0.3 and after["text_to_image_r5"] == 1.0, (before, after)
     history = (root / "run" / "history.csv").read_text().splitlines()
     losses = [float(line.split(",")[history[0].split(",").index("loss")]) for line in history[1:]]
     assert losses[-1] < 0.5 * losses[0], losses

@@ -140,7 +140,7 @@ def test_sigkill_mid_epoch_then_the_same_command_resumes(tmp_path, tiny_npz, met
     assert metrics["epochs"] == EPOCHS and metrics["steps_per_epoch"] == STEPS
     # One committed backup, no temporary file of the killed process left behind.
     backup = sorted(os.listdir(os.path.join(run, "backup")))
-    assert backup == [f"epoch-{EPOCHS}-batch-0.weights.h5", "training_metadata.json"], backup
+    assert backup == [f"epoch-{EPOCHS}.weights.h5", "training_metadata.json"], backup
 
     model = keras.saving.load_model(os.path.join(run, "model.keras"))
     for check in checks:
@@ -234,7 +234,7 @@ def test_backup_failing_midway_keeps_the_last_good_backup(tmp_path, tiny_npz, mo
     runs.train(recipe, str(run), verbose=0)
     backup = run / "backup"
     good = {name: (backup / name).read_bytes() for name in os.listdir(backup)}
-    assert sorted(good) == ["epoch-1-batch-0.weights.h5", "training_metadata.json"]
+    assert sorted(good) == ["epoch-1.weights.h5", "training_metadata.json"]
 
     original = keras.Model.save_weights
 

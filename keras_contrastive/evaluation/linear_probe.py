@@ -2,7 +2,6 @@
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import logsumexp
 
 DEFAULT_L2 = 1e-3
 
@@ -138,16 +137,20 @@ def _fit_softmax_regression(x, targets, num_classes, *, l2, max_iter):
     n, dim = x.shape
     onehot = np.zeros((n, num_classes), dtype=np.float64)
     onehot[np.arange(n), targets] = 1.0
+    rows = np.arange(n)
+    x_t = np.ascontiguousarray(x.T)  # the gradient's product reads rows of x.T, not strided columns of x
 
     def loss_and_grad(params):
         w = params[: dim * num_classes].reshape(dim, num_classes)
         b = params[dim * num_classes :]
         logits = (x @ w.astype(np.float32)).astype(np.float64) + b
-        log_norm = logsumexp(logits, axis=1, keepdims=True)
-        loss = np.mean(log_norm[:, 0] - logits[np.arange(n), targets])
+        shift = logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits - shift)
+        total = exp.sum(axis=1, keepdims=True)
+        loss = np.mean(np.log(total[:, 0]) + shift[:, 0] - logits[rows, targets])
         loss += 0.5 * l2 * np.sum(w * w)
-        residual = (np.exp(logits - log_norm) - onehot) / n
-        grad_w = (x.T @ residual.astype(np.float32)).astype(np.float64) + l2 * w
+        residual = (exp / total - onehot) / n
+        grad_w = (x_t @ residual.astype(np.float32)).astype(np.float64) + l2 * w
         grad_b = residual.sum(axis=0)
         return loss, np.concatenate([grad_w.ravel(), grad_b])
 
