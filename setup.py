@@ -31,6 +31,7 @@ setup(
         "numpy",
         "pillow",
         "scipy",
+        "threadpoolctl",  # the linear probe's BLAS threads
     ],
     extras_require={
         # safetensors: not imported; keras-hub reads Hugging Face preset folders (all-MiniLM-L6-v2) with it.

@@ -2,6 +2,7 @@
 
 import numpy as np
 from scipy.optimize import minimize
+from threadpoolctl import threadpool_limits
 
 DEFAULT_L2 = 1e-3
 
@@ -51,6 +52,7 @@ def linear_probe(
     max_iter=1000,
     l2=DEFAULT_L2,
     seed=0,
+    blas_threads=1,
 ):
     """Fit a linear classifier on frozen features and report test top-1.
 
@@ -82,6 +84,11 @@ def linear_probe(
             `1e-3`.
         seed: int. Recorded in the result. The fit itself is deterministic
             (L-BFGS from zero weights), so it changes nothing. Defaults to `0`.
+        blas_threads: int or None. BLAS threads for the fit. Its products are
+            skinny (N x D by D x classes), where threads cost more than they
+            bring on a few cores (`benchmarks/bench_linear_probe.py`), and one
+            thread makes the float32 sums, so the iterations and the result,
+            reproducible. `None` leaves BLAS as it is. Defaults to `1`.
 
     Returns:
         A dict with `top1` (test accuracy, fraction in `[0, 1]`),
@@ -110,9 +117,10 @@ def linear_probe(
         raise ValueError(f"`l2` must be > 0. Received {l2}.")
     train_x, test_x = standardize(train_features, test_features)
     classes, train_targets = np.unique(train_labels, return_inverse=True)
-    weights, bias, result = _fit_softmax_regression(
-        train_x, train_targets, len(classes), l2=float(l2), max_iter=int(max_iter)
-    )
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
+        weights, bias, result = _fit_softmax_regression(
+            train_x, train_targets, len(classes), l2=float(l2), max_iter=int(max_iter)
+        )
 
     def predict(x):
         return classes[np.argmax(x @ weights + bias, axis=1)]

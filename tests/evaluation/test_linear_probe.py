@@ -125,3 +125,13 @@ def test_errors_name_the_problem():
     bad[0, 0] = np.nan
     with pytest.raises(ValueError, match="`train_features` contains NaN"):
         linear_probe(bad, y, x, y)
+
+
+def test_the_fit_is_reproducible_on_one_blas_thread():
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(5, 64))
+    labels = rng.integers(0, 5, 3000)
+    features = (centres[labels] + 2.0 * rng.normal(size=(3000, 64))).astype("float32")
+    runs = [linear_probe(features[:2500], labels[:2500], features[2500:], labels[2500:]) for _ in range(2)]
+    assert runs[0]["iterations"] == runs[1]["iterations"] and runs[0]["top1"] == runs[1]["top1"]
+    assert runs[0]["converged"] and 0.5 < runs[0]["top1"] < 1.0
