@@ -51,6 +51,11 @@ class BaseAugmentation(keras.layers.Layer):
     def augment(self, images, seeds):
         raise NotImplementedError
 
+    def make_seeds(self, count):
+        """`[count, 2]` fresh stateless seeds from the layer's generator (for per-image draws made
+        elsewhere, such as the streaming pipeline's crop boxes)."""
+        return tf.transpose(self._generator.make_seeds(count))
+
     def compute_output_shape(self, input_shape):
         return input_shape
 

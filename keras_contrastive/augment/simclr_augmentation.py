@@ -1,6 +1,7 @@
 """SimCLR's view augmentation: crop + flip, colour jitter, grayscale, blur, solarize."""
 
 import keras
+import tensorflow as tf
 
 from keras_contrastive.augment.random_color_jitter import RandomColorJitter
 from keras_contrastive.augment.random_gaussian_blur import RandomGaussianBlur
@@ -86,7 +87,12 @@ class SimCLRAugmentation(keras.layers.Layer):
         self.built = True
 
     def call(self, images):
-        images = self.crop(images)
+        return self.after_crop(self.crop(images))
+
+    def after_crop(self, images):
+        """The steps after the crop and flip (jitter, grayscale, blur, solarize), on a batch already cropped
+        and resized: the streaming pipeline takes each crop while decoding (`data.streaming`), then this."""
+        images = tf.cast(tf.convert_to_tensor(images), tf.float32)
         if self.jitter_probability > 0 and self.jitter_strength > 0:
             images = self.color_jitter(images)
         if self.grayscale_probability > 0:
