@@ -145,10 +145,10 @@ class SkippedFilesMonitor(keras.callbacks.Callback):
     """The files the streaming pipeline skipped (unreadable or not decodable), counted at each epoch's end.
 
     The pipeline (`data.pretrain_stream(..., on_error="skip", skip_log=path)`) appends each skipped file's
-    name to `path`; at the end of an epoch this callback reads the names added since the last epoch, puts
-    their count in the epoch's logs as `skipped_files` (so `History` and a `CSVLogger` after it record it),
-    and warns naming the first `show` of them. The pipeline runs ahead of training (prefetch), so a file is
-    counted in the epoch during which it was read.
+    name to `path` each time it skips it; at the end of an epoch this callback reads the names added since
+    the last epoch, puts their count (skipped reads) in the epoch's logs as `skipped_files` (so `History` and
+    a `CSVLogger` after it record it), and warns naming the first `show` distinct files. The pipeline reads
+    ahead of training (prefetch), so a read is counted in the epoch during which it happened.
 
     Args:
         path: str. The skip log the pipeline writes.
@@ -179,10 +179,12 @@ class SkippedFilesMonitor(keras.callbacks.Callback):
         if logs is not None:
             logs["skipped_files"] = float(len(names))
         if names:
-            shown = "; ".join(names[: self.show])
-            more = f" and {len(names) - self.show} more" if len(names) > self.show else ""
+            distinct = list(dict.fromkeys(names))
+            shown = "; ".join(distinct[: self.show])
+            more = f" and {len(distinct) - self.show} more" if len(distinct) > self.show else ""
             warnings.warn(
-                f"epoch {epoch + 1}: skipped {len(names)} unreadable image file(s): {shown}{more} (all names in "
-                f"{self.path}). Remove or replace them, or set data.on_error: raise to stop at the first.",
+                f"epoch {epoch + 1}: skipped {len(distinct)} unreadable image file(s) ({len(names)} reads): "
+                f"{shown}{more} (all names in {self.path}). Remove or replace them, or set data.on_error: raise "
+                "to stop at the first.",
                 stacklevel=2,
             )

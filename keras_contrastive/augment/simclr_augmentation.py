@@ -103,6 +103,20 @@ class SimCLRAugmentation(keras.layers.Layer):
             images = self.solarize(images)
         return images
 
+    def after_crop_image(self, image):
+        """`after_crop` on one image `[H, W, C]` (the per-image form: a step whose draw says no is skipped,
+        not computed and discarded), for the streaming pipeline's per-image map."""
+        image = tf.cast(image, tf.float32)
+        if self.jitter_probability > 0 and self.jitter_strength > 0:
+            image = self.color_jitter.apply_image(image)
+        if self.grayscale_probability > 0:
+            image = self.grayscale.apply_image(image)
+        if self.blur_probability > 0:
+            image = self.blur.apply_image(image)
+        if self.solarize_probability > 0:
+            image = self.solarize.apply_image(image)
+        return image
+
     def compute_output_shape(self, input_shape):
         return self.crop.compute_output_shape(input_shape)
 

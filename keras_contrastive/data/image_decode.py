@@ -49,6 +49,34 @@ def _to_channels(image, channels):
     return rgb
 
 
+def _bmp_colours(encoded, image):
+    """TF's BMP decoder reads an 8-bit BMP's palette indices as grey values and a 32-bit BMP's padding byte
+    as alpha: look the indices up in the palette, drop the fourth byte (BMP has no alpha)."""
+    header = tf.io.decode_raw(tf.strings.substr(encoded, 14, 4), tf.int32)[0]
+    bits = tf.io.decode_raw(tf.strings.substr(encoded, 28, 2), tf.uint16)[0]
+
+    def palette_lookup():
+        start = 14 + header
+        table = tf.io.decode_raw(tf.strings.substr(encoded, start, 1024), tf.uint8)
+        table = tf.reshape(table[: (tf.size(table) // 4) * 4], [-1, 4])[:, 2::-1]  # BGRX -> RGB
+        index = tf.minimum(tf.cast(image[..., 0], tf.int32), tf.shape(table)[0] - 1)
+        return tf.gather(table, index)
+
+    c = tf.shape(image)[-1]
+    return tf.case(
+        [(tf.logical_and(c == 1, bits == 8), palette_lookup), (c == 4, lambda: image[..., :3])],
+        default=lambda: image,
+    )
+
+
+def _decode_other(encoded, channels):
+    """A PNG, BMP or GIF (first frame) as float32 `[H, W, channels]` in `[0, 255]`."""
+    image = tf.io.decode_image(encoded, expand_animations=False)
+    is_bmp = tf.equal(tf.strings.substr(encoded, 0, 2), "BM")
+    image = tf.cond(is_bmp, lambda: _bmp_colours(encoded, image), lambda: image)
+    return _to_channels(image, channels)
+
+
 def _check_channels(channels):
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 (grey) or 3 (RGB); received {channels!r}.")
@@ -145,31 +173,28 @@ def crop_resize(encoded, boxes, sizes, channels, flips=None, dct_scaling=True):
         return image, origin, r, tf.stack(cut)
 
     def other():
-        image = _to_channels(tf.io.decode_image(encoded, expand_animations=False), channels)
+        image = _decode_other(encoded, channels)
         cut = [tf.cast(b, tf.int32) for b in boxes_of(tf.shape(image)[:2])]
         return image, tf.zeros([2], tf.float32), 1.0, tf.stack(cut)
 
     image, origin, r, cut = tf.cond(tf.io.is_jpeg(encoded), jpeg, other)
     image.set_shape([None, None, channels])
-    height = tf.cast(tf.shape(image)[0], tf.float32)
-    width = tf.cast(tf.shape(image)[1], tf.float32)
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
     cut = tf.cast(cut, tf.float32)
     outputs = []
     for i, size in enumerate(sizes):
+        # The box in the decoded window's pixels (scaled by 1/r, shifted by its origin): whole pixels at
+        # full scale; at 1/r scale its edges may fall inside a pixel, which is then kept whole.
         box = cut[i]
-        # Output pixel i is centred at box_y + (i + 0.5) * box_h / out_h (continuous coordinates, pixel k
-        # spanning [k, k + 1)); crop_and_resize samples from the first to the last of these centres, given
-        # as indices of the decoded window's pixels (scaled by 1/r, shifted by its origin).
-        step_y, step_x = box[2] / (size[0] * r), box[3] / (size[1] * r)
-        first_y = (box[0] - origin[0]) / r + 0.5 * step_y - 0.5
-        first_x = (box[1] - origin[1]) / r + 0.5 * step_x - 0.5
-        last_y = first_y + (size[0] - 1) * step_y
-        last_x = first_x + (size[1] - 1) * step_x
-        y1_, y2_ = first_y / tf.maximum(height - 1.0, 1.0), last_y / tf.maximum(height - 1.0, 1.0)
-        x1_, x2_ = first_x / tf.maximum(width - 1.0, 1.0), last_x / tf.maximum(width - 1.0, 1.0)
+        top = tf.clip_by_value(tf.cast(tf.floor((box[0] - origin[0]) / r), tf.int32), 0, height - 1)
+        left = tf.clip_by_value(tf.cast(tf.floor((box[1] - origin[1]) / r), tf.int32), 0, width - 1)
+        bottom = tf.clip_by_value(tf.cast(tf.math.ceil((box[0] + box[2] - origin[0]) / r), tf.int32), top + 1, height)
+        right = tf.clip_by_value(tf.cast(tf.math.ceil((box[1] + box[3] - origin[1]) / r), tf.int32), left + 1, width)
+        # Bilinear with half-pixel centres: output pixel i samples the box at (i + 0.5) * box / size. The
+        # remaining scale is below 2 wherever DCT scaling applied, so no antialiasing is needed.
+        crop = tf.image.resize(image[top:bottom, left:right], size)
         if flips is not None:
-            x1_, x2_ = tf.where(flips[i], x2_, x1_), tf.where(flips[i], x1_, x2_)
-        crop = tf.image.crop_and_resize(image[None], [tf.stack([y1_, x1_, y2_, x2_])], [0], list(size))[0]
+            crop = tf.cond(flips[i], lambda c=crop: tf.reverse(c, [1]), lambda c=crop: c)
         outputs.append(tf.clip_by_value(crop / 255.0, 0.0, 1.0))
     return tuple(outputs)
 
@@ -180,7 +205,7 @@ def decode_image(encoded, channels):
     image = tf.cond(
         tf.io.is_jpeg(encoded),
         lambda: tf.cast(tf.io.decode_jpeg(encoded, channels=channels), tf.float32),
-        lambda: _to_channels(tf.io.decode_image(encoded, expand_animations=False), channels),
+        lambda: _decode_other(encoded, channels),
     )
     image.set_shape([None, None, channels])
     return image / 255.0

@@ -3,8 +3,9 @@ batches, decoded from disk as they are needed.
 
 Pre-training: records (file names, or TFRecord / TFDS records) -> shuffle -> read -> for each image, every
 view's random resized crop drawn on the encoded shape and decoded crop first (`image_decode.crop_resize`),
-in parallel -> batch -> the rest of each view (colour jitter, grayscale, blur, solarize), vectorized over
-the batch -> prefetch. Nothing in the dataset grows with the number of images: a folder's listing is read
+then the rest of each view (colour jitter, grayscale, blur, solarize: `SimCLRAugmentation.after_crop_image`,
+the per-image form of the batched layers, which skips a step its draw leaves out), images in parallel ->
+batch -> prefetch. Nothing in the dataset grows with the number of images: a folder's listing is read
 from its file, and the shuffle buffer holds names, not pixels.
 
 Evaluation: records in order -> the centred square (resize the shorter side, centre crop) -> batch.
@@ -17,7 +18,9 @@ ignored (`ignore_errors`), followed by a placeholder flagged as bad: the first e
 so a failure becomes a flagged record, caught per file.
 """
 
+import os
 import sys
+import tempfile
 
 import tensorflow as tf
 
@@ -77,6 +80,56 @@ def _guarded(read, decode, placeholder, on_error, skip_log):
     return apply
 
 
+def crop_first(records, read, views, channels, on_error="skip", skip_log=None, finish=False):
+    """`(source, label, name)` records -> `(crops, label, name)`: each view's random resized crop drawn on
+    the encoded image's shape and decoded crop first (`image_decode.crop_resize`), one decode for all the
+    views of an image; unreadable records skipped and named, or raised (`on_error`). With `finish`, the
+    rest of each view follows on the image (`SimCLRAugmentation.after_crop_image`)."""
+    views = _check_views(views)
+    sizes = [tuple(v.crop.size) for v in views]
+
+    def decode(encoded):
+        draws = [v.crop.make_seeds(2) for v in views]
+
+        def boxes(shape):
+            return [
+                image_decode.sample_crop_box(shape, v.crop.scale, v.crop.ratio, seeds[0])
+                for v, seeds in zip(views, draws)
+            ]
+
+        flips = [
+            tf.random.stateless_uniform([], seeds[1]) < 0.5 if v.crop.horizontal_flip else tf.constant(False)
+            for v, seeds in zip(views, draws)
+        ]
+        crops = image_decode.crop_resize(encoded, boxes, sizes, channels, flips)
+        if not finish:
+            return crops
+        # The rest of each view on the image alone: the same per-image draws as on a batch, but an image's
+        # 224 x 224 x 3 floats stay in cache through the many steps of colour jitter, and images are
+        # augmented in parallel.
+        return tuple(v.after_crop_image(c) for v, c in zip(views, crops))
+
+    def placeholder():
+        return tuple(tf.zeros([*size, channels]) for size in sizes)
+
+    return _guarded(read, decode, placeholder, on_error, skip_log)(records)
+
+
+def listed_files(paths, work_dir=None):
+    """An `ImageSplit` of the image files `paths` (a list), each labelled with its index in the list, for
+    pipelines that carry their own per-file data (captions). The list is written to a listing file."""
+    from keras_contrastive.data.image_source import ImageSplit
+
+    work_dir = work_dir or tempfile.mkdtemp(prefix="keras-contrastive-listing-")
+    listing = os.path.join(work_dir, f"files-{len(paths)}-{os.getpid()}-{id(paths)}.tsv")
+    with open(listing, "w", encoding="utf-8") as f:
+        for index, path in enumerate(paths):
+            if "\n" in path or "\r" in path:
+                raise ValueError(f"The file name {path!r} holds a line break: rename it.")
+            f.write(f"{index}\t{path}\n")
+    return ImageSplit("files", len(paths), len(paths), True, listing)
+
+
 def pretrain_stream(
     split,
     views,
@@ -118,32 +171,12 @@ def pretrain_stream(
     views = _check_views(views)
     if int(batch_size) < 2:
         raise ValueError(f"batch_size={batch_size}: contrastive learning needs at least 2 examples per batch.")
-    sizes = [tuple(v.crop.size) for v in views]
-
-    def decode(encoded):
-        draws = [v.crop.make_seeds(2) for v in views]
-
-        def boxes(shape):
-            return [
-                image_decode.sample_crop_box(shape, v.crop.scale, v.crop.ratio, seeds[0])
-                for v, seeds in zip(views, draws)
-            ]
-
-        flips = [
-            tf.random.stateless_uniform([], seeds[1]) < 0.5 if v.crop.horizontal_flip else tf.constant(False)
-            for v, seeds in zip(views, draws)
-        ]
-        return image_decode.crop_resize(encoded, boxes, sizes, channels, flips)
-
-    def placeholder():
-        return tuple(tf.zeros([*size, channels]) for size in sizes)
-
     records = split.records(num_shards, shard_index, shuffle, seed, repeat, shuffle_buffer)
-    ds = _guarded(split.read, decode, placeholder, on_error, skip_log)(records)
+    ds = crop_first(records, split.read, views, channels, on_error, skip_log, finish=True)
     ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
 
     def finish(crops, label, name):
-        element = {"views": tuple(tf.convert_to_tensor(v.after_crop(c)) for v, c in zip(views, crops))}
+        element = {"views": tuple(crops)}
         if labels:
             element["label"] = label
         return element
