@@ -221,7 +221,7 @@ def plot(result, path):
     ax.set_xticks(x, ["96 px", "224 px"])
     ax.set_ylabel("source images / s (2 views each)")
     ax.set_title(f"input: {result['ratio_96']:.2f}x at 96, {result['ratio_224']:.2f}x at 224 (bar >= 1.5x)")
-    ax.legend()
+    ax.legend(loc="upper right")
     ax = axes[2]
     ax.bar(["in memory", "from the folder"], [result["compute_images_per_s_96"], result["e2e_images_per_s_96"]],
            color=["#8172b2", "#c44e52"])  # fmt: skip
@@ -239,8 +239,8 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rss-steps", type=int, default=60)
     parser.add_argument("--batches", type=int, default=15, help="timed batches of 64 per throughput measurement")
-    parser.add_argument("--step-batch", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=6, help="timed steps per e2e / compute measurement")
+    parser.add_argument("--step-batch", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per e2e / compute measurement")
     parser.add_argument("--peer-python", default="/work/venvs/peer/bin/python")
     parser.add_argument("--generate-only", action="store_true")
     parser.add_argument("--out", default=os.path.join(HERE, "results", "bench_data.json"))

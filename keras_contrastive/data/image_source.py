@@ -207,7 +207,8 @@ def open_image_source(spec, image_size=None, channels=None, data_dir=None, test_
         spec: str. `folder:PATH`, `tfrecord:GLOB_OR_FOLDER` or `tfds:NAME`.
         image_size: tuple `(H, W)` or None. The views' size; `None` takes the first images' size (they must
             agree: photos of many sizes need `data.image_size`).
-        channels: int or None. 1 or 3; `None`: 3 if any of the first images has colour, else 1.
+        channels: int or None. 1 or 3; `None`: 3 if any of 16 images (spread over a folder's listing, the
+            first records of shards) has colour, else 1.
         data_dir: str or None. TFDS's `data_dir`.
         test_fraction: float. A folder without `train/` and `test/`: the fraction of files (by hash of the
             relative path) held out for testing. Defaults to `0.2`.
@@ -238,9 +239,12 @@ def _image_format(source, image_size, channels, count=16):
     if image_size is not None and channels is not None:
         return tuple(int(v) for v in image_size), int(channels)
     shapes = {}
-    for item, _, name in source.train.records().take(count):
+    split = source.train
+    # Files: every n-th of the listing, so that the sample spans the classes; records: the first ones.
+    spread = max(1, split.num_examples // count) if split.kind == "files" else 1
+    for item, _, name in split.records(num_shards=spread).take(count):
         try:
-            shape = tuple(tf.io.decode_image(source.train.read(item), expand_animations=False).shape)
+            shape = tuple(tf.io.decode_image(split.read(item), expand_animations=False).shape)
         except tf.errors.OpError:
             continue  # a bad file is skipped and named when training reads it
         shapes[name.numpy().decode("utf-8", "replace")] = shape

@@ -556,7 +556,11 @@ def stream_pairs_dataset(listing, texts, batch_size, view, image_size, tokenizer
         text = tokenizer(rows) if strings else rows
         return {"views": (crops[0], text)}
 
-    return ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    # The listing is one file: workers split its records (DATA), said so that TF tries no FILE sharding.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)
 
 
 def stream_pair_images(listing, image_size, batch_size=256, on_error="skip", skip_log=None, names=False):
