@@ -268,12 +268,19 @@ def main(argv=None):
     if args.generate_only:
         return
     env = dict(os.environ, PYTHONPATH=os.path.dirname(HERE) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    partial = {"small": args.small, "large": args.large, "command": command_line(argv), "partial": True}
+
+    def save_partial(**figures):  # what is measured so far, should a later part not finish
+        partial.update(figures)
+        with open(args.out + ".partial", "w", encoding="utf-8") as f:
+            json.dump(partial, f, indent=2)
 
     # Memory flat in data size.
     rss = {}
     for name, folder in (("small", small), ("large", large)):
         _, rss[name] = run(ours("rss", "--folder", folder, "--steps-child", str(args.rss_steps)), env)
         print(f"rss {name}: {rss[name]:.0f} MiB", flush=True)
+    save_partial(rss=rss)
 
     # Input throughput, ours against the peer, alternating.
     rates = {(side, size): [] for side in ("ours", "peer") for size in (96, 224)}
@@ -288,6 +295,7 @@ def main(argv=None):
                 out, _ = run(commands[side], env)
                 rates[(side, size)].append(out["images_per_s"])
                 print(f"round {r + 1} {size} px {side}: {out['images_per_s']:.1f} images/s", flush=True)
+        save_partial(rates={f"{side}_{size}": v for (side, size), v in rates.items()})
 
     # The step fed from the folder against the step fed from memory, alternating.
     steps = {(stem, mode): [] for stem in ("small", "imagenet") for mode in ("e2e", "compute")}
@@ -300,6 +308,7 @@ def main(argv=None):
                 out, _ = run(command, env)
                 steps[(stem, mode)].append(out["images_per_s"])
                 print(f"round {r + 1} resnet18 ({stem} stem) {mode}: {out['images_per_s']:.2f} images/s", flush=True)
+        save_partial(steps={f"{stem}_{mode}": v for (stem, mode), v in steps.items()})
 
     median = statistics.median
     result = {
@@ -336,6 +345,8 @@ def main(argv=None):
         }
     )
     write_result(result, args.out)
+    if os.path.exists(args.out + ".partial"):
+        os.remove(args.out + ".partial")
     with open(args.out, encoding="utf-8") as f:
         plot(json.load(f), args.plot)
     print(f"wrote {args.out} and {args.plot}")
