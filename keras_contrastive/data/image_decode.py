@@ -165,7 +165,7 @@ def crop_resize(encoded, boxes, sizes, channels, flips=None, dct_scaling=True):
                 right = tf.minimum(-(-x1 // r), -(-shape[1] // r))
                 window = tf.stack([top, left, bottom - top, right - left])
                 image = tf.io.decode_and_crop_jpeg(encoded, window, channels=channels, ratio=r)
-                return tf.cast(image, tf.float32), tf.cast(tf.stack([top, left]) * r, tf.float32), float(r)
+                return image, tf.cast(tf.stack([top, left]) * r, tf.float32), float(r)
 
             return fn
 
@@ -173,7 +173,8 @@ def crop_resize(encoded, boxes, sizes, channels, flips=None, dct_scaling=True):
         return image, origin, r, tf.stack(cut)
 
     def other():
-        image = _decode_other(encoded, channels)
+        # uint8 like a decoded JPEG (composited transparency and luma rounded to the nearest level).
+        image = tf.cast(tf.round(_decode_other(encoded, channels)), tf.uint8)
         cut = [tf.cast(b, tf.int32) for b in boxes_of(tf.shape(image)[:2])]
         return image, tf.zeros([2], tf.float32), 1.0, tf.stack(cut)
 
@@ -191,11 +192,12 @@ def crop_resize(encoded, boxes, sizes, channels, flips=None, dct_scaling=True):
         bottom = tf.clip_by_value(tf.cast(tf.math.ceil((box[0] + box[2] - origin[0]) / r), tf.int32), top + 1, height)
         right = tf.clip_by_value(tf.cast(tf.math.ceil((box[1] + box[3] - origin[1]) / r), tf.int32), left + 1, width)
         # Bilinear with half-pixel centres: output pixel i samples the box at (i + 0.5) * box / size. The
-        # remaining scale is below 2 wherever DCT scaling applied, so no antialiasing is needed.
+        # remaining scale is below 2 wherever DCT scaling applied, so no antialiasing is needed. From uint8,
+        # float32 in [0, 255] (an interpolation stays within its neighbours).
         crop = tf.image.resize(image[top:bottom, left:right], size)
         if flips is not None:
             crop = tf.cond(flips[i], lambda c=crop: tf.reverse(c, [1]), lambda c=crop: c)
-        outputs.append(tf.clip_by_value(crop / 255.0, 0.0, 1.0))
+        outputs.append(crop * (1.0 / 255.0))
     return tuple(outputs)
 
 
