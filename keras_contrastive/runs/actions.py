@@ -10,11 +10,12 @@ import os
 import numpy as np
 
 from keras_contrastive import data, evaluation
+from keras_contrastive.data import image_text
 from keras_contrastive.evaluation import retrieval, zero_shot
 from keras_contrastive.evaluation.few_shot import few_shot_comparison
 from keras_contrastive.runs import core
 from keras_contrastive.runs.image_task import load_splits, stream_features
-from keras_contrastive.runs.image_text_task import load_pairs, zero_shot_metrics
+from keras_contrastive.runs.image_text_task import list_pairs, load_pairs, stream_pair_embeddings, zero_shot_metrics
 from keras_contrastive.runs.sources import open_model
 from keras_contrastive.runs.train import task_for
 
@@ -198,6 +199,16 @@ def _image_text_pairs(source, data_spec, split):
     return pairs
 
 
+def _pair_listing(source, data_spec):
+    """The `PairListing` of a streaming image-text source (`data_spec`, else the model's training data), or
+    `None` for the in-memory ones."""
+    if data_spec is None and source.recipe is None:
+        raise ValueError(f"{source.spec} does not say what it was trained on: give the pairs to evaluate on (--data).")
+    if data_spec is not None:
+        return image_text.list_image_text(data_spec)
+    return list_pairs(source.recipe)
+
+
 def _image_text_encoder(source):
     return _Towers(source.towers) if source.kind == "clip_export" else source.clip_model()
 
@@ -208,9 +219,16 @@ def evaluate_retrieval(model, data_spec=None, split="held_out", batch_size=256):
     source = open_model(model)
     source.require("image_text", "Retrieval")
     encoder = _image_text_encoder(source)
-    pairs = _image_text_pairs(source, data_spec, split)
-    images, texts = encoder.encode_images(pairs.images, batch_size=batch_size), encoder.encode_text(pairs.captions)
-    result = retrieval.retrieval_recall(images, texts, pairs.captions)
+    listing = _pair_listing(source, data_spec)
+    if listing is not None:  # a folder or a manifest: its images streamed, as the run evaluated them
+        held = listing.split(split)
+        if not len(held):
+            raise ValueError(f"The {split} split of {listing.name} is empty: pass split 'all'.")
+        images, pairs = stream_pair_embeddings(encoder, held, source.image_shape[:2], batch_size)
+    else:
+        pairs = _image_text_pairs(source, data_spec, split)
+        images = encoder.encode_images(pairs.images, batch_size=batch_size)
+    result = retrieval.retrieval_recall(images, encoder.encode_text(pairs.captions), pairs.captions)
     return {**result, "model": source.spec, "data": pairs.name, "split": split}
 
 

@@ -192,19 +192,15 @@ def evaluate_pairs(encoder, pairs, class_names=None, templates=None, batch_size=
     return metrics
 
 
-def evaluate_streamed_pairs(encoder, listing, image_size, batch_size=256):
-    """`evaluate_pairs` of listed pairs whose images are streamed from disk through `encoder.encode_images`
-    batch by batch (centred squares); a file that cannot be decoded is left out with its caption."""
-    from keras_contrastive.evaluation import retrieval
-
+def stream_pair_embeddings(encoder, listing, image_size, batch_size=256):
+    """`(image embeddings, pairs)`: the listed images streamed from disk through `encoder.encode_images` batch
+    by batch (centred squares), and the listing of the pairs kept (a file that cannot be decoded is left out
+    with its caption)."""
     embeddings, kept = [], []
     for images, indices, _ in image_text.stream_pair_images(listing, image_size, batch_size, names=True):
         embeddings.append(np.asarray(encoder.encode_images(images.numpy(), batch_size=batch_size)))
         kept.append(indices.numpy())
     kept = np.concatenate(kept)
-    image_embeddings = np.concatenate(embeddings)
-    mask = np.zeros(len(listing), bool)
-    mask[kept] = True
     pairs = dataclasses.replace(
         listing,
         paths=[listing.paths[i] for i in kept],
@@ -213,6 +209,14 @@ def evaluate_streamed_pairs(encoder, listing, image_size, batch_size=256):
         held_out=listing.held_out[kept],
         labels=listing.labels[kept],
     )
+    return np.concatenate(embeddings), pairs
+
+
+def evaluate_streamed_pairs(encoder, listing, image_size, batch_size=256):
+    """`evaluate_pairs` of listed pairs whose images are streamed from disk (`stream_pair_embeddings`)."""
+    from keras_contrastive.evaluation import retrieval
+
+    image_embeddings, pairs = stream_pair_embeddings(encoder, listing, image_size, batch_size)
     metrics = retrieval.retrieval_recall(image_embeddings, encoder.encode_text(pairs.captions), pairs.captions)
     metrics.update(zero_shot_metrics(encoder, pairs, image_embeddings=image_embeddings))
     return metrics
