@@ -20,11 +20,14 @@ cropping and views are `data.streaming`'s.
   (`tfds.decode.SkipDecoding`) so the crop comes before the decode. Never downloaded.
 """
 
+import atexit
+import contextlib
 import dataclasses
 import glob
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 
 import tensorflow as tf
@@ -213,7 +216,8 @@ def open_image_source(spec, image_size=None, channels=None, data_dir=None, test_
         test_fraction: float. A folder without `train/` and `test/`: the fraction of files (by hash of the
             relative path) held out for testing. Defaults to `0.2`.
         seed: int. Mixed into that hash. Defaults to `0`.
-        work_dir: str or None. Where a folder's listing is written. Defaults to a new temporary folder.
+        work_dir: str or None. Where a folder's listing is written. Defaults to a temporary folder of this
+            process (`image_source.work_dir()`), removed when it exits.
 
     Returns:
         An `ImageSource`.
@@ -307,16 +311,31 @@ def _check_folder(path):
         )
 
 
+def work_dir():
+    """This process's folder for listings (a temporary folder, removed when the process exits)."""
+    global _WORK_DIR
+    if _WORK_DIR is None:
+        _WORK_DIR = tempfile.mkdtemp(prefix="keras-contrastive-listing-")
+        atexit.register(shutil.rmtree, _WORK_DIR, ignore_errors=True)
+    return _WORK_DIR
+
+
+_WORK_DIR = None
+
+
 def _write_listing(path, entries, test_of=None):
     """Writes `label<TAB>path` lines of `entries` (`(label, path)` pairs) to `path` (and, with `test_of`, a
     function `path -> is test`, the test ones to `path + ".test"`); returns the two counts."""
     counts = [0, 0]
-    with open(path, "w", encoding="utf-8") as train, open(path + ".test", "w", encoding="utf-8") as test:
+    with contextlib.ExitStack() as stack:
+        files = [stack.enter_context(open(path, "w", encoding="utf-8"))]
+        if test_of is not None:
+            files.append(stack.enter_context(open(path + ".test", "w", encoding="utf-8")))
         for label, file in entries:
             if "\n" in file or "\r" in file:
                 raise DataError(f"The file name {file!r} holds a line break: rename it.")
             which = 1 if test_of is not None and test_of(file) else 0
-            (test if which else train).write(f"{label}\t{file}\n")
+            files[which].write(f"{label}\t{file}\n")
             counts[which] += 1
     return counts
 
@@ -340,12 +359,12 @@ def _labelled_entries(root, classes):
             )
 
 
-def _open_folder(path, test_fraction, seed, work_dir):
+def _open_folder(path, test_fraction, seed, folder_for_listings):
     root = os.path.normpath(os.path.expanduser(path))
     _check_folder(root)
-    work_dir = work_dir or tempfile.mkdtemp(prefix="keras-contrastive-listing-")
-    os.makedirs(work_dir, exist_ok=True)
-    listing = os.path.join(work_dir, hashlib.sha1(root.encode("utf-8")).hexdigest()[:16] + ".tsv")
+    folder = folder_for_listings or work_dir()
+    os.makedirs(folder, exist_ok=True)
+    listing = os.path.join(folder, hashlib.sha1(root.encode("utf-8")).hexdigest()[:16] + ".tsv")
     has = {s: os.path.isdir(os.path.join(root, s)) for s in ("train", "test")}
     if has["train"] != has["test"]:
         present, absent = ("train", "test") if has["train"] else ("test", "train")

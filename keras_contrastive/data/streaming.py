@@ -18,7 +18,6 @@ ignored (`ignore_errors`), followed by a placeholder flagged as bad: the first e
 so a failure becomes a flagged record, caught per file.
 """
 
-import os
 import sys
 import tempfile
 
@@ -118,16 +117,16 @@ def crop_first(records, read, views, channels, on_error="skip", skip_log=None, f
 def listed_files(paths, work_dir=None):
     """An `ImageSplit` of the image files `paths` (a list), each labelled with its index in the list, for
     pipelines that carry their own per-file data (captions). The list is written to a listing file."""
-    from keras_contrastive.data.image_source import ImageSplit
+    from keras_contrastive.data import image_source
 
-    work_dir = work_dir or tempfile.mkdtemp(prefix="keras-contrastive-listing-")
-    listing = os.path.join(work_dir, f"files-{len(paths)}-{os.getpid()}-{id(paths)}.tsv")
+    folder = work_dir or image_source.work_dir()
+    listing = tempfile.NamedTemporaryFile("w", suffix=".tsv", dir=folder, delete=False).name
     with open(listing, "w", encoding="utf-8") as f:
         for index, path in enumerate(paths):
             if "\n" in path or "\r" in path:
                 raise ValueError(f"The file name {path!r} holds a line break: rename it.")
             f.write(f"{index}\t{path}\n")
-    return ImageSplit("files", len(paths), len(paths), True, listing)
+    return image_source.ImageSplit("files", len(paths), len(paths), True, listing)
 
 
 def pretrain_stream(
