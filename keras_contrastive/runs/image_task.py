@@ -78,7 +78,7 @@ def open_source(recipe, data_spec=None, work_dir=None):
     )
 
 
-def stream_features(embed, source, batch_size, skip_log=None):
+def stream_features(embed, source, batch_size, skip_log=None, on_error="skip"):
     """`(train features, train labels, test features, test labels)` of a labelled streaming source: each
     split's centred squares through `embed` (images -> features), batch by batch."""
     if not source.labelled or source.test is None:
@@ -86,9 +86,9 @@ def stream_features(embed, source, batch_size, skip_log=None):
             f"{source.name} has no labelled test split to evaluate on: give a folder with class sub-folders (and "
             "optionally train/ and test/), or TFRecord / TFDS data with labels and a test split."
         )
-    out = []
+    out, shape = [], (source.image_size, source.channels)
     for split in (source.train, source.test):
-        ds = data.eval_stream(split, source.image_size, source.channels, batch_size, skip_log=skip_log)
+        ds = data.eval_stream(split, *shape, batch_size, on_error=on_error, skip_log=skip_log)
         out += evaluation.extract_dataset_features(embed, ds)
     return tuple(out)
 
@@ -100,7 +100,7 @@ def evaluate_stream(encoder, source, recipe, random_encoder=None, skip_log=None)
     if not source.labelled or source.test is None:
         return {"evaluation": f"skipped: {source.name} has no labelled test split"}
     options = {"knn_k": cfg["knn_k"], "knn_temperature": cfg["knn_temperature"]}
-    features = stream_features(encoder, source, cfg["batch_size"], skip_log)
+    features = stream_features(encoder, source, cfg["batch_size"], skip_log, recipe["data"]["on_error"])
     out = evaluation.evaluate_features(*features, **options)
     out["feature_dim"] = int(features[0].shape[1])
     if cfg["baselines"]:
