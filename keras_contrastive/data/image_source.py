@@ -13,7 +13,8 @@ cropping and views are `data.streaming`'s.
   the pipeline reads it with `TextLineDataset`, so neither grows with the folder beyond the file names.
 - `tfrecord:GLOB` (or a folder written by `write_shards`): `tf.train.Example`s with `image/encoded` and
   optionally `image/class/label` (int64) and `image/filename`, the convention of TF's ImageNet TFRecords
-  and TFDS. A folder holds `train-*` and `test-*` (or `validation-*`) shards and, written by
+  (whose labels run 1-1000, 0 being "background": 1001 classes here, one never seen), or TFDS's record
+  files' `image`, `label`, `file_name`. A folder holds `train-*` and `test-*` (or `validation-*`) shards and, written by
   `keras-contrastive data shard`, `shards.json` with the counts and class names; a glob is one training
   split (its records are counted once when no `shards.json` says how many there are).
 - `tfds:NAME`: an already prepared TFDS data set (`data_dir`), read with its images left encoded
@@ -117,21 +118,28 @@ class ImageSplit:
         return tf.io.read_file if self.kind == "files" else tf.identity
 
 
+# The keys of TF's ImageNet TFRecords (`image/encoded`, ...) and, second, of TFDS's own record files
+# (`image`, `label`, `file_name`): whichever a record holds.
+_KEYS = {"image": ("image/encoded", "image"), "label": ("image/class/label", "label"),
+         "name": ("image/filename", "file_name")}  # fmt: skip
+
+
 def _parse_example(record, path, index):
-    features = tf.io.parse_single_example(
-        record,
-        {
-            "image/encoded": tf.io.FixedLenFeature([], tf.string),
-            "image/class/label": tf.io.FixedLenFeature([], tf.int64, default_value=-1),
-            "image/filename": tf.io.FixedLenFeature([], tf.string, default_value=""),
-        },
-    )
-    name = tf.where(
-        tf.strings.length(features["image/filename"]) > 0,
-        features["image/filename"],
-        tf.strings.join([path, "#", tf.strings.as_string(index)]),
-    )
-    return features["image/encoded"], tf.cast(features["image/class/label"], tf.int32), name
+    spec = {}
+    for key in _KEYS["image"] + _KEYS["name"]:
+        spec[key] = tf.io.FixedLenFeature([], tf.string, default_value="")
+    for key in _KEYS["label"]:
+        spec[key] = tf.io.FixedLenFeature([], tf.int64, default_value=-1)
+    features = tf.io.parse_single_example(record, spec)
+
+    def first(keys, missing):
+        value = features[keys[1]]
+        return tf.where(features[keys[0]] != missing, features[keys[0]], value)
+
+    name = first(_KEYS["name"], "")
+    name = tf.where(tf.strings.length(name) > 0, name, tf.strings.join([path, "#", tf.strings.as_string(index)]))
+    label = first(_KEYS["label"], tf.constant(-1, tf.int64))
+    return first(_KEYS["image"], ""), tf.cast(label, tf.int32), name
 
 
 def _tfds_records(builder, split, image_key, label_key, num_shards, index, shuffle, seed, repeat, buffer):
@@ -423,11 +431,7 @@ def _open_folder(path, test_fraction, seed, folder_for_listings):
 def _count_records(files):
     """`(records, largest label)` of TFRecord files, in one pass (no `shards.json` says them)."""
     count, top = 0, -1
-    ds = tf.data.TFRecordDataset(files).map(
-        lambda r: tf.io.parse_single_example(
-            r, {"image/class/label": tf.io.FixedLenFeature([], tf.int64, default_value=-1)}
-        )["image/class/label"]
-    )
+    ds = tf.data.TFRecordDataset(files).map(lambda r: _parse_example(r, "", 0)[1])
     for labels in ds.batch(4096):
         count += int(labels.shape[0])
         top = max(top, int(tf.reduce_max(labels)))

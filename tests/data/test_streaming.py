@@ -167,6 +167,28 @@ def test_tfrecord_shards_hold_the_files_and_read_back_as_the_folder(tmp_path):
     assert globbed.train.num_examples == shards.train.num_examples and globbed.num_classes == 3
 
 
+def test_tfrecord_reads_tfds_style_keys_too(tmp_path):
+    rng = np.random.default_rng(9)
+    expected = {}
+    with tf.io.TFRecordWriter(str(tmp_path / "data.tfrecord-00000-of-00001")) as writer:
+        for i in range(5):
+            path = _write(tmp_path / f"{i}.png", "png", "RGB", rng, size=(10, 10))
+            feature = {
+                "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[path.read_bytes()])),
+                "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[i % 2])),
+                "file_name": tf.train.Feature(bytes_list=tf.train.BytesList(value=[f"{i}.png".encode()])),
+            }
+            writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+            expected[f"{i}.png"] = (_direct(path, 3), i % 2)
+    source = data.open_image_source(f"tfrecord:{tmp_path}/data.tfrecord-*", image_size=(10, 10), channels=3)
+    assert source.train.num_examples == 5 and source.num_classes == 2
+    streamed = _streamed(source.train, (10, 10), 3)
+    assert sorted(streamed) == sorted(expected)
+    for name, (image, label) in streamed.items():
+        assert label == expected[name][1]
+        _check_close(name, image, expected[name][0])
+
+
 class StreamingTinyImages:  # a TFDS builder prepared locally (no download), made once per test session
     builder = None
 
