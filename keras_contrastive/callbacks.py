@@ -175,15 +175,19 @@ class SkippedFilesMonitor(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         names = self.new_names()
-        self.total += len(names)
+        # A long run of skipped records is written as its first names and "(and N more before NAME)".
+        more = sum(int(n.split()[1]) for n in names if n.startswith("(and ") and n.split()[1].isdigit())
+        names = [n for n in names if not n.startswith("(and ")]
+        count = len(names) + more
+        self.total += count
         if logs is not None:
-            logs["skipped_files"] = float(len(names))
+            logs["skipped_files"] = float(count)
         if names:
             distinct = list(dict.fromkeys(names))
             shown = "; ".join(distinct[: self.show])
             more = f" and {len(distinct) - self.show} more" if len(distinct) > self.show else ""
             warnings.warn(
-                f"epoch {epoch + 1}: skipped {len(distinct)} unreadable image file(s) ({len(names)} reads): "
+                f"epoch {epoch + 1}: skipped {len(distinct)} unreadable image file(s) ({count} reads): "
                 f"{shown}{more} (all names in {self.path}). Remove or replace them, or set data.on_error: raise "
                 "to stop at the first.",
                 stacklevel=2,

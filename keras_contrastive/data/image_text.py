@@ -548,7 +548,7 @@ def stream_pairs_dataset(listing, texts, batch_size, view, image_size, tokenizer
     texts_t = tf.constant(list(texts), tf.string) if strings else tf.constant(np.asarray(texts))
     split = streaming.listed_files(listing.paths)
     records = split.records(shuffle=shuffle, seed=seed, repeat=repeat)
-    ds = streaming.crop_first(records, split.read, [view], 3, on_error, skip_log, finish=True)
+    ds = streaming.crop_first(records, split.read, [view], 3, on_error, skip_log, finish=True, finite=not repeat)
     ds = ds.batch(int(batch_size), drop_remainder=True)
 
     def finish(crops, index, name):

@@ -13,9 +13,10 @@ Evaluation: records in order -> the centred square (resize the shorter side, cen
 A file that cannot be read or decoded (corrupt, truncated, not an image) is skipped and named with
 `on_error="skip"`: its name is appended to `skip_log` (or printed to stderr), and the run reports the count
 at each epoch's end (`callbacks.SkippedFilesMonitor`). With `on_error="raise"` the pipeline stops with an
-error naming the file (`UNREADABLE`). Each record is decoded inside a one-element dataset whose errors are
-ignored (`ignore_errors`), followed by a placeholder flagged as bad: the first element of the two is kept,
-so a failure becomes a flagged record, caught per file.
+error naming the file (`UNREADABLE`). Records are numbered and each carries the names of the few records
+before it; they are decoded in a parallel map whose failures `ignore_errors` drops; a gap in the numbers
+after it is the records dropped, named from the next record's list (a sentinel closes a finite stream, so
+the last records are reported too). The bookkeeping is two sequential scans of small tensors.
 """
 
 import sys
@@ -43,47 +44,73 @@ def _check_views(views):
     return views
 
 
+RECENT = 4  # names each record carries of the records before it: the names a gap of that many can report
+_END = "\x00end"  # the name of the sentinel closing a finite stream
+
+
 def _guarded(read, decode, placeholder, on_error, skip_log):
-    """`(source, label, name) -> 1-element dataset` of `(decoded, label, name, bad)`; see the module doc."""
+    """`records -> records decoded`: `(source, label, name)` to `(decoded, label, name)` in a parallel map,
+    unreadable records skipped and named (or raised); see the module doc."""
     if on_error not in ON_ERROR:
         raise ValueError(f"data.on_error: expected one of {', '.join(ON_ERROR)}, got {on_error!r}.")
 
-    def probe(source, label, name):
-        good = tf.data.Dataset.from_tensors(source).map(lambda s: {"x": decode(read(s))}).ignore_errors()
-        good = good.map(lambda d: (d["x"], label, name, False))
-        bad = tf.data.Dataset.from_tensors((placeholder(), label, name, True))
-        return good.concatenate(bad).take(1)
+    def number(state, record):
+        # Each record gets its position and the names of the RECENT records before it.
+        position, recent = state
+        source, label, name = record
+        return (position + 1, tf.concat([recent[1:], [name]], 0)), (position, recent, source, label, name)
 
-    def keep(decoded, label, name, bad):
+    def load(position, recent, source, label, name):
+        end = tf.equal(name, _END)  # the sentinel is not read
+        decoded = tf.cond(end, placeholder, lambda: decode(read(source)))
+        return position, recent, decoded, label, name
+
+    def check(state, element):
+        # A gap in the positions is the records ignore_errors dropped: the last of them are in `recent`.
+        position, recent, decoded, label, name = element
+        gap = position - state - 1
+        names = recent[RECENT - tf.minimum(gap, RECENT) :]
         if on_error == "raise":
-            check = tf.debugging.Assert(tf.logical_not(bad), [UNREADABLE, name], summarize=1)
-            with tf.control_dependencies([check]):
-                return tf.logical_not(bad)
+            # The record just before this one is the one that failed (the first failure stops the stream).
+            ok = tf.debugging.Assert(tf.equal(gap, 0), [UNREADABLE, recent[RECENT - 1]], summarize=1)
+            with tf.control_dependencies([ok]):
+                position = tf.identity(position)
+        else:
 
-        def report():
-            if skip_log:  # one name a line, read back by callbacks.SkippedFilesMonitor
-                tf.print(name, output_stream=f"file://{skip_log}")
-            else:
-                tf.print("keras-contrastive: skipped", name, "(not a readable JPEG, PNG, BMP or GIF file)",
-                         output_stream=sys.stderr)  # fmt: skip
-            return tf.constant(False)
+            def report():
+                lines = tf.strings.reduce_join(names, separator="\n")
+                more = tf.strings.format("\n(and {} more before {})", (gap - RECENT, name))
+                lines = tf.where(gap > RECENT, tf.strings.join([lines, more]), lines)
+                if skip_log:  # one name a line, read back by callbacks.SkippedFilesMonitor
+                    tf.print(lines, output_stream=f"file://{skip_log}")
+                else:
+                    tf.print("keras-contrastive: skipped unreadable image files (not JPEG, PNG, BMP or GIF):", lines,
+                             output_stream=sys.stderr)  # fmt: skip
+                return position
 
-        return tf.cond(bad, report, lambda: tf.constant(True))
+            position = tf.cond(gap > 0, report, lambda: position)
+        return position, (decoded, label, name)
 
-    def apply(records):
-        ds = records.interleave(
-            probe, cycle_length=16, block_length=1, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-        )
-        return ds.filter(keep).map(lambda decoded, label, name, bad: (decoded, label, name))
+    def apply(records, finite=False):
+        ds = records
+        if finite:  # a sentinel after the last record, so that trailing unreadable records are reported too
+            ds = ds.concatenate(
+                tf.data.Dataset.from_tensors((tf.constant(""), tf.constant(-1, tf.int32), tf.constant(_END)))
+            )
+        ds = ds.scan((tf.constant(0, tf.int64), tf.fill([RECENT], "")), number)
+        ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).ignore_errors()
+        ds = ds.scan(tf.constant(-1, tf.int64), check)
+        return ds.filter(lambda decoded, label, name: tf.not_equal(name, _END))
 
     return apply
 
 
-def crop_first(records, read, views, channels, on_error="skip", skip_log=None, finish=False):
+def crop_first(records, read, views, channels, on_error="skip", skip_log=None, finish=False, finite=False):
     """`(source, label, name)` records -> `(crops, label, name)`: each view's random resized crop drawn on
     the encoded image's shape and decoded crop first (`image_decode.crop_resize`), one decode for all the
     views of an image; unreadable records skipped and named, or raised (`on_error`). With `finish`, the
-    rest of each view follows on the image (`SimCLRAugmentation.after_crop_image`)."""
+    rest of each view follows on the image (`SimCLRAugmentation.after_crop_image`). `finite`: the records
+    end (not repeated), so a sentinel closes them."""
     views = _check_views(views)
     sizes = [tuple(v.crop.size) for v in views]
 
@@ -111,7 +138,7 @@ def crop_first(records, read, views, channels, on_error="skip", skip_log=None, f
     def placeholder():
         return tuple(tf.zeros([*size, channels]) for size in sizes)
 
-    return _guarded(read, decode, placeholder, on_error, skip_log)(records)
+    return _guarded(read, decode, placeholder, on_error, skip_log)(records, finite)
 
 
 def listed_files(paths, work_dir=None):
@@ -171,7 +198,7 @@ def pretrain_stream(
     if int(batch_size) < 2:
         raise ValueError(f"batch_size={batch_size}: contrastive learning needs at least 2 examples per batch.")
     records = split.records(num_shards, shard_index, shuffle, seed, repeat, shuffle_buffer)
-    ds = crop_first(records, split.read, views, channels, on_error, skip_log, finish=True)
+    ds = crop_first(records, split.read, views, channels, on_error, skip_log, finish=True, finite=not repeat)
     ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
 
     def finish(crops, label, name):
@@ -197,7 +224,7 @@ def eval_stream(split, image_size, channels, batch_size, num_shards=1, shard_ind
         return tf.zeros([*size, channels])
 
     records = split.records(num_shards, shard_index)
-    ds = _guarded(split.read, decode, placeholder, on_error, skip_log)(records)
+    ds = _guarded(split.read, decode, placeholder, on_error, skip_log)(records, finite=True)
     ds = ds.batch(int(batch_size))
     if names:
         return ds.prefetch(tf.data.AUTOTUNE)

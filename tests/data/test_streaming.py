@@ -375,8 +375,9 @@ def test_the_data_set_holds_nothing_that_grows_with_the_number_of_images(tmp_pat
         source = data.open_image_source(f"folder:{root}", work_dir=str(tmp_path / f"work{count:03d}"))
         ds = data.pretrain_stream(source.train, views, 4, source.channels, labels=True)
         sizes[count] = len(ds._as_serialized_graph().numpy())
-    # The graph names the listing file; 25x the images change nothing in it (a few bytes of counts).
-    assert abs(sizes[200] - sizes[8]) <= 64, sizes
+    # The graph names the listing file; 25x the images change nothing in it but a few bytes of counts and
+    # of traced functions' numbered names (an image here is 1,728 bytes).
+    assert abs(sizes[200] - sizes[8]) <= 512, sizes
     # In memory, the images are in the graph: the test would see them.
     images = np.zeros((200, 24, 24, 3), np.uint8)
     in_memory = len(data.pretrain_dataset(images, views, 4)._as_serialized_graph().numpy())
