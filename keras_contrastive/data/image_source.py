@@ -335,16 +335,25 @@ def _write_listing(path, entries, test_of=None):
     """Writes `label<TAB>path` lines of `entries` (`(label, path)` pairs) to `path` (and, with `test_of`, a
     function `path -> is test`, the test ones to `path + ".test"`); returns the two counts."""
     counts = [0, 0]
-    with contextlib.ExitStack() as stack:
-        files = [stack.enter_context(open(path, "w", encoding="utf-8"))]
-        if test_of is not None:
-            files.append(stack.enter_context(open(path + ".test", "w", encoding="utf-8")))
-        for label, file in entries:
-            if "\n" in file or "\r" in file:
-                raise DataError(f"The file name {file!r} holds a line break: rename it.")
-            which = 1 if test_of is not None and test_of(file) else 0
-            files[which].write(f"{label}\t{file}\n")
-            counts[which] += 1
+    targets = [path] + ([path + ".test"] if test_of is not None else [])
+    # Written under temporary names, then renamed: a pipeline still reading an earlier listing of the same
+    # folder keeps its file.
+    temporary = [f"{t}.tmp-{os.getpid()}" for t in targets]
+    try:
+        with contextlib.ExitStack() as stack:
+            files = [stack.enter_context(open(t, "w", encoding="utf-8")) for t in temporary]
+            for label, file in entries:
+                if "\n" in file or "\r" in file:
+                    raise DataError(f"The file name {file!r} holds a line break: rename it.")
+                which = 1 if test_of is not None and test_of(file) else 0
+                files[which].write(f"{label}\t{file}\n")
+                counts[which] += 1
+        for tmp, target in zip(temporary, targets):
+            os.replace(tmp, target)
+    finally:
+        for tmp in temporary:
+            if os.path.exists(tmp):
+                os.remove(tmp)
     return counts
 
 
@@ -372,7 +381,8 @@ def _open_folder(path, test_fraction, seed, folder_for_listings):
     _check_folder(root)
     folder = folder_for_listings or work_dir()
     os.makedirs(folder, exist_ok=True)
-    listing = os.path.join(folder, hashlib.sha1(root.encode("utf-8")).hexdigest()[:16] + ".tsv")
+    key = f"{root}|{test_fraction}|{seed}".encode("utf-8")
+    listing = os.path.join(folder, hashlib.sha1(key).hexdigest()[:16] + ".tsv")
     has = {s: os.path.isdir(os.path.join(root, s)) for s in ("train", "test")}
     if has["train"] != has["test"]:
         present, absent = ("train", "test") if has["train"] else ("test", "train")
