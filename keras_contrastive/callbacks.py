@@ -2,13 +2,14 @@
 
 import math
 import os
+import warnings
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from keras_contrastive.distributed import local_copy
-from keras_contrastive.evaluation import extract_features, knn_classify
+from keras_contrastive.evaluation import extract_dataset_features, extract_features, knn_classify
 
 
 class KNNMonitor(keras.callbacks.Callback):
@@ -66,7 +67,15 @@ class KNNMonitor(keras.callbacks.Callback):
         super().__init__()
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"KNNMonitor: `every` must be an integer >= 1. Received {every!r}.")
-        if len(x_bank) != len(y_bank) or len(x_eval) != len(y_eval):
+        streamed = isinstance(x_bank, tf.data.Dataset)
+        if streamed != isinstance(x_eval, tf.data.Dataset) or (streamed and (y_bank is not None or y_eval is not None)):
+            raise ValueError(
+                "KNNMonitor: give the bank and the held-out images both as arrays with their labels, or both as "
+                "tf.data.Datasets of (images, labels) batches (data.eval_stream) with y_bank=y_eval=None."
+            )
+        if streamed:
+            y_bank = y_eval = ()
+        elif len(x_bank) != len(y_bank) or len(x_eval) != len(y_eval):
             raise ValueError(
                 f"KNNMonitor: images and labels differ in length: {len(x_bank)} bank images, {len(y_bank)} "
                 f"labels; {len(x_eval)} held-out images, {len(y_eval)} labels."
@@ -91,14 +100,19 @@ class KNNMonitor(keras.callbacks.Callback):
     def measure(self):
         """kNN top-1 of the current encoder (a float in `[0, 1]`)."""
         encoder = self._encoder()
-        bank = extract_features(encoder, self.x_bank, batch_size=self.batch_size)
-        held_out = extract_features(encoder, self.x_eval, batch_size=self.batch_size)
+        if isinstance(self.x_bank, tf.data.Dataset):  # streamed from disk: labels come with the images
+            bank, y_bank = extract_dataset_features(encoder, self.x_bank)
+            held_out, y_eval = extract_dataset_features(encoder, self.x_eval)
+        else:
+            bank = extract_features(encoder, self.x_bank, batch_size=self.batch_size)
+            held_out = extract_features(encoder, self.x_eval, batch_size=self.batch_size)
+            y_bank, y_eval = self.y_bank, self.y_eval
         self.last_features = (bank, held_out)
         result = knn_classify(
             bank,
-            self.y_bank,
+            y_bank,
             held_out,
-            self.y_eval,
+            y_eval,
             k=self.k,
             temperature=self.temperature,
             num_classes=self.num_classes,
@@ -125,3 +139,56 @@ class KNNMonitor(keras.callbacks.Callback):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+class SkippedFilesMonitor(keras.callbacks.Callback):
+    """The files the streaming pipeline skipped (unreadable or not decodable), counted at each epoch's end.
+
+    The pipeline (`data.pretrain_stream(..., on_error="skip", skip_log=path)`) appends each skipped file's
+    name to `path` each time it skips it; at the end of an epoch this callback reads the names added since
+    the last epoch, puts their count (skipped reads) in the epoch's logs as `skipped_files` (so `History` and
+    a `CSVLogger` after it record it), and warns naming the first `show` distinct files. The pipeline reads
+    ahead of training (prefetch), so a read is counted in the epoch during which it happened.
+
+    Args:
+        path: str. The skip log the pipeline writes.
+        show: int. Names shown in each warning. Defaults to `5`.
+    """
+
+    def __init__(self, path, show=5):
+        super().__init__()
+        self.path = path
+        self.show = show
+        self.offset = os.path.getsize(path) if os.path.exists(path) else 0
+        self.total = 0
+
+    def new_names(self):
+        """The names appended to the log since the last call."""
+        if not os.path.exists(self.path):
+            return []
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            text = f.read()
+        end = text.rfind(b"\n") + 1  # a line still being written is read next time
+        self.offset += end
+        return [line for line in text[:end].decode("utf-8", "replace").splitlines() if line.strip()]
+
+    def on_epoch_end(self, epoch, logs=None):
+        names = self.new_names()
+        # A long run of skipped records is written as its first names and "(and N more before NAME)".
+        more = sum(int(n.split()[1]) for n in names if n.startswith("(and ") and n.split()[1].isdigit())
+        names = [n for n in names if not n.startswith("(and ")]
+        count = len(names) + more
+        self.total += count
+        if logs is not None:
+            logs["skipped_files"] = float(count)
+        if names:
+            distinct = list(dict.fromkeys(names))
+            shown = "; ".join(distinct[: self.show])
+            more = f" and {len(distinct) - self.show} more" if len(distinct) > self.show else ""
+            warnings.warn(
+                f"epoch {epoch + 1}: skipped {len(distinct)} unreadable image file(s) ({count} reads): "
+                f"{shown}{more} (all names in {self.path}). Remove or replace them, or set data.on_error: raise "
+                "to stop at the first.",
+                stacklevel=2,
+            )

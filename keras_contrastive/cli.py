@@ -11,6 +11,7 @@ keras-contrastive evaluate retrieval --model RUN|EXPORT [--data SPEC] [--out FIL
 keras-contrastive export --run DIR --to savedmodels/NAME [--version N] [--quantize int8|int4]
 keras-contrastive plot embeddings|similarity|temperature --model RUN|EXPORT|ZOO_NAME --out FILE.png
 keras-contrastive zoo publish --run DIR --name NAME [--root savedmodels] [--quantize int8|int4] | zoo list
+keras-contrastive data shard folder:PATH --to DIR --shards N [--workers W] [--seed S]
 """
 
 import argparse
@@ -130,6 +131,15 @@ def _parser():
     publish.add_argument("--quantize", choices=["int8", "int4"], help=QUANTIZE_HELP)
     listing = actions.add_parser("list", help="list the zoo's models")
     listing.add_argument("--root", help="the zoo folder (default: $KERAS_CONTRASTIVE_ZOO, else savedmodels)")
+
+    data = sub.add_parser("data", help="prepare data: write an image folder as TFRecord shards")
+    data_actions = data.add_subparsers(dest="action", required=True)
+    shard = data_actions.add_parser("shard", help="write folder:PATH as TFRecord shards (read with tfrecord:DIR)")
+    shard.add_argument("source", help="folder:PATH (class sub-folders or none; optional train/ and test/)")
+    shard.add_argument("--to", required=True, help="output folder of the shards")
+    shard.add_argument("--shards", type=int, required=True, help="shards of the training split")
+    shard.add_argument("--workers", type=int, help="processes writing shards in parallel (default: CPU count)")
+    shard.add_argument("--seed", type=int, default=0, help="seed of the order files are dealt to shards")
     return parser
 
 
@@ -302,6 +312,15 @@ def _zoo(args):
     print(f"published {args.run} as {path}")
 
 
+def _data(args):
+    from keras_contrastive.data.tfrecord import write_shards
+
+    result = write_shards(args.source, args.to, args.shards, workers=args.workers, seed=args.seed)
+    shards = result["shards"]
+    counts = ", ".join(f"{n} {split} images in {shards[split]} shards" for split, n in result["counts"].items())
+    print(f"wrote {counts} to {result['to']} ({result['written']} shards written, {result['kept']} already complete)")
+
+
 def main(argv=None):
     args = _parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # the command recorded in run and zoo metadata
@@ -310,6 +329,7 @@ def main(argv=None):
 
     try:
         commands = {"train": _train, "evaluate": _evaluate, "export": _export, "plot": _plot, "zoo": _zoo}
+        commands["data"] = _data
         commands[args.command](args)
     except (RecipeError, TrainingError, ValueError, FileNotFoundError, FileExistsError) as e:
         print(f"keras-contrastive {args.command}: error: {e}", file=sys.stderr)

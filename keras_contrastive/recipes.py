@@ -49,6 +49,10 @@ _SCHEMA = {
         "source": ((str,), "fashion_mnist_subset"),
         "path": ((str, None), None),
         "image_size": ((list, None), None),
+        # Streaming sources (folder:, tfrecord:, tfds:): the views' channels (null: from the first images).
+        "channels": ((int, None), None),
+        # A file that cannot be decoded: skip it and name it (counted in history.csv), or stop naming it.
+        "on_error": ((str,), "skip"),
     },
     "augment": {
         "crop_scale": ((list,), [0.08, 1.0]),
@@ -99,6 +103,7 @@ _CHOICES = {
     ("optimizer", "name"): ("adamw", "adam", "sgd", "lars"),
     ("optimizer", "schedule"): ("warmup_cosine", "constant"),
     ("train", "precision"): ("auto", "float32", "mixed_float16", "mixed_bfloat16"),
+    ("data", "on_error"): ("skip", "raise"),
 }
 SECTIONS = ("method", "encoder", "data", "augment", "optimizer", "train", "evaluate", "export")
 # Constructor arguments that recipes do not set (the encoder, CLIP's image
@@ -199,11 +204,14 @@ _IGNORED_BY_MODALITY = {
     "text": {
         "augment": "a text run has no image views (the noise of unsupervised SimCSE is dropout)",
         "data.image_size": "a text run reads sentences",
+        "data.channels": "a text run reads sentences",
+        "data.on_error": "a text run reads sentences (a line that is not UTF-8 is an error naming it)",
         "train.online_probe": "the online probe classifies image features; a text run has no labels to probe",
         "train.knn_monitor_every": "the kNN monitor classifies images; evaluate a text run on STS afterwards",
         "evaluate": "a text run is evaluated afterwards, on STS (`keras-contrastive evaluate sts`)",
     },
     "image_text": {
+        "data.channels": "an image-text run's images are RGB",
         "augment.small_crops": "an image-text run has one image view per pair, no multi-crop",
         "augment.small_crop_size": "an image-text run has one image view per pair, no multi-crop",
         "augment.small_crop_scale": "an image-text run has one image view per pair, no multi-crop",
@@ -341,6 +349,8 @@ def _check_values(recipe, check_paths=True):
             "augment.small_crops and augment.small_crop_size: expected small_crops >= 0 and a size >= 1 or null, "
             f"got {recipe['augment']['small_crops']} and {recipe['augment']['small_crop_size']}."
         )
+    if recipe["data"]["channels"] not in (None, 1, 3):
+        raise RecipeError(f"data.channels: expected 1 (grey), 3 (RGB) or null, got {recipe['data']['channels']!r}.")
     size = recipe["data"]["image_size"]
     if size is not None and (len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size)):
         raise RecipeError(f"data.image_size: expected [height, width] of positive integers or null, got {size!r}.")

@@ -51,6 +51,21 @@ class BaseAugmentation(keras.layers.Layer):
     def augment(self, images, seeds):
         raise NotImplementedError
 
+    def augment_image(self, image, seeds):
+        """One image `[H, W, C]` (float32): the same draws as `augment` on a batch of one. Subclasses whose
+        step has a probability override it to skip the step's computation when its draw says no."""
+        return self.augment(image[None], seeds)[0]
+
+    def apply_image(self, image):
+        """`augment_image` with fresh seeds: the per-image form of calling the layer, for a `tf.data` map
+        over single images (the streaming pipeline's views, `data.streaming`)."""
+        return self.augment_image(tf.cast(image, tf.float32), self.make_seeds(self.num_seeds))
+
+    def make_seeds(self, count):
+        """`[count, 2]` fresh stateless seeds from the layer's generator (for per-image draws made
+        elsewhere, such as the streaming pipeline's crop boxes)."""
+        return tf.transpose(self._generator.make_seeds(count))
+
     def compute_output_shape(self, input_shape):
         return input_shape
 
@@ -58,6 +73,11 @@ class BaseAugmentation(keras.layers.Layer):
         config = super().get_config()
         config.update({"seed": self.seed})
         return config
+
+
+def drawn(probability, seed):
+    """A bool scalar, True with `probability` (the per-image form of `per_image_mask`)."""
+    return tf.random.stateless_uniform([], seed) < probability
 
 
 def per_image_mask(batch_size, probability, seed):

@@ -6,6 +6,7 @@ import tensorflow as tf
 from keras_contrastive.augment.base_augmentation import (
     BaseAugmentation,
     check_probability,
+    drawn,
     per_image_mask,
     select,
 )
@@ -82,6 +83,24 @@ class RandomColorJitter(BaseAugmentation):
         hsv = tf.image.rgb_to_hsv(out) * scale + shift
         hsv = tf.minimum(tf.math.floormod(hsv, tf.constant([1.0, 2.0, 2.0])), 1.0)
         return tf.clip_by_value(tf.image.hsv_to_rgb(hsv), 0.0, 1.0)
+
+    def augment_image(self, image, seeds):
+        if self.probability == 0.0 or self.strength == 0.0:
+            return image
+        brightness, contrast, saturation, hue = (f[0] for f in self.sample_factors(1, seeds))
+
+        def jitter():
+            # apply_factors' steps on one image: fewer passes (H and S alone are changed in HSV).
+            out = tf.minimum(image * brightness, 1.0)
+            mean = tf.reduce_mean(out, axis=(0, 1), keepdims=True)
+            out = tf.clip_by_value(out * contrast + mean * (1.0 - contrast), 0.0, 1.0)
+            if image.shape[-1] != 3:
+                return out
+            h, s, v = tf.unstack(tf.image.rgb_to_hsv(out), axis=-1)
+            hsv = tf.stack([tf.math.floormod(h + hue, 1.0), tf.minimum(s * saturation, 1.0), v], axis=-1)
+            return tf.clip_by_value(tf.image.hsv_to_rgb(hsv), 0.0, 1.0)
+
+        return tf.cond(drawn(self.probability, seeds[4]), jitter, lambda: image)
 
     def augment(self, images, seeds):
         if self.probability == 0.0 or self.strength == 0.0:

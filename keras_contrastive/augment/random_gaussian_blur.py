@@ -7,6 +7,7 @@ from keras_contrastive.augment.base_augmentation import (
     BaseAugmentation,
     check_probability,
     check_range,
+    drawn,
     per_image_mask,
     select,
 )
@@ -66,6 +67,27 @@ class RandomGaussianBlur(BaseAugmentation):
         side = min(height, width)
         radius = max(1, side // 20) if self.kernel_size is None else self.kernel_size // 2
         return max(0, min(radius, side - 1))
+
+    def augment_image(self, image, seeds):
+        if self.probability == 0.0:
+            return image
+        height, width, channels = image.shape
+        radius = self._radius(height, width)
+        if radius == 0:
+            return image
+
+        def blur():
+            sigma = tf.random.stateless_uniform([1], seeds[0], *self.sigma)[0]
+            taps = tf.range(-radius, radius + 1, dtype=tf.float32)
+            kernel = tf.exp(-tf.square(taps) / (2.0 * tf.square(sigma)))
+            kernel = tf.tile((kernel / tf.reduce_sum(kernel))[:, None], [1, channels])  # [K, C]
+            pad = [[0, 0], [radius, radius], [radius, radius], [0, 0]]
+            out = tf.pad(image[None], pad, mode="REFLECT")
+            out = tf.nn.depthwise_conv2d(out, kernel[:, None, :, None], [1, 1, 1, 1], "VALID")
+            out = tf.nn.depthwise_conv2d(out, kernel[None, :, :, None], [1, 1, 1, 1], "VALID")
+            return tf.clip_by_value(out[0], 0.0, 1.0)
+
+        return tf.cond(drawn(self.probability, seeds[1]), blur, lambda: image)
 
     def augment(self, images, seeds):
         if self.probability == 0.0:

@@ -6,6 +6,7 @@ import tensorflow as tf
 from keras_contrastive.augment.base_augmentation import (
     BaseAugmentation,
     check_probability,
+    drawn,
     per_image_mask,
     select,
 )
@@ -37,6 +38,16 @@ class RandomGrayscale(BaseAugmentation):
     def __init__(self, probability=0.2, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         self.probability = check_probability("probability", probability)
+
+    def augment_image(self, image, seeds):
+        if image.shape[-1] != 3 or self.probability == 0.0:
+            return image
+
+        def grey():
+            luma = tf.reduce_sum(image * tf.constant(LUMA_WEIGHTS), axis=-1, keepdims=True)
+            return tf.broadcast_to(luma, tf.shape(image))
+
+        return tf.cond(drawn(self.probability, seeds[0]), grey, lambda: image)
 
     def augment(self, images, seeds):
         if images.shape[-1] != 3 or self.probability == 0.0:

@@ -6,6 +6,7 @@ import tensorflow as tf
 from keras_contrastive.augment.base_augmentation import (
     BaseAugmentation,
     check_probability,
+    drawn,
     per_image_mask,
 )
 
@@ -37,6 +38,12 @@ class RandomSolarize(BaseAugmentation):
         super().__init__(seed=seed, **kwargs)
         self.probability = check_probability("probability", probability)
         self.threshold = float(threshold)
+
+    def augment_image(self, image, seeds):
+        if self.probability == 0.0:
+            return image
+        solarized = tf.where(image >= self.threshold, 1.0 - image, image)
+        return tf.where(drawn(self.probability, seeds[0]), solarized, image)
 
     def augment(self, images, seeds):
         if self.probability == 0.0:

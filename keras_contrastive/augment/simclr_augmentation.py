@@ -1,6 +1,7 @@
 """SimCLR's view augmentation: crop + flip, colour jitter, grayscale, blur, solarize."""
 
 import keras
+import tensorflow as tf
 
 from keras_contrastive.augment.random_color_jitter import RandomColorJitter
 from keras_contrastive.augment.random_gaussian_blur import RandomGaussianBlur
@@ -86,7 +87,12 @@ class SimCLRAugmentation(keras.layers.Layer):
         self.built = True
 
     def call(self, images):
-        images = self.crop(images)
+        return self.after_crop(self.crop(images))
+
+    def after_crop(self, images):
+        """The steps after the crop and flip (jitter, grayscale, blur, solarize), on a batch already cropped
+        and resized: the streaming pipeline takes each crop while decoding (`data.streaming`), then this."""
+        images = tf.cast(tf.convert_to_tensor(images), tf.float32)
         if self.jitter_probability > 0 and self.jitter_strength > 0:
             images = self.color_jitter(images)
         if self.grayscale_probability > 0:
@@ -96,6 +102,20 @@ class SimCLRAugmentation(keras.layers.Layer):
         if self.solarize_probability > 0:
             images = self.solarize(images)
         return images
+
+    def after_crop_image(self, image):
+        """`after_crop` on one image `[H, W, C]` (the per-image form: a step whose draw says no is skipped,
+        not computed and discarded), for the streaming pipeline's per-image map."""
+        image = tf.cast(image, tf.float32)
+        if self.jitter_probability > 0 and self.jitter_strength > 0:
+            image = self.color_jitter.apply_image(image)
+        if self.grayscale_probability > 0:
+            image = self.grayscale.apply_image(image)
+        if self.blur_probability > 0:
+            image = self.blur.apply_image(image)
+        if self.solarize_probability > 0:
+            image = self.solarize.apply_image(image)
+        return image
 
     def compute_output_shape(self, input_shape):
         return self.crop.compute_output_shape(input_shape)

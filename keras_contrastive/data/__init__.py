@@ -7,7 +7,15 @@ from keras_contrastive.data.fashion_mnist import (
     load_fashion_mnist_subset,
 )
 from keras_contrastive.data.idx import IDXFormatError, read_idx, write_idx
+from keras_contrastive.data.image_source import (
+    DataError,
+    ImageSource,
+    ImageSplit,
+    is_streaming_spec,
+    open_image_source,
+)
 from keras_contrastive.data.pipeline import images_dataset, pretrain_dataset
+from keras_contrastive.data.streaming import eval_stream, pretrain_stream
 from keras_contrastive.data.text import (
     load_sentence_tuples,
     load_sentences,
@@ -18,8 +26,15 @@ from keras_contrastive.data.text import (
 
 __all__ = [
     "FASHION_MNIST_CLASS_NAMES",
+    "DataError",
     "DataSplits",
     "IDXFormatError",
+    "ImageSource",
+    "ImageSplit",
+    "eval_stream",
+    "is_streaming_spec",
+    "open_image_source",
+    "pretrain_stream",
     "images_dataset",
     "load_data",
     "load_fashion_mnist",

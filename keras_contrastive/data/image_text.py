@@ -175,22 +175,57 @@ def _pairs(images, captions, keys, name, held_out=None, fraction=HELD_OUT_FRACTI
     return ImageTextPairs(images, list(captions), list(keys), held_out, name=name, **kwargs)
 
 
-def load_image_text_folder(path, image_size=(64, 64), held_out_fraction=HELD_OUT_FRACTION, skip_uncaptioned=False):
-    """Pairs of every image under `path` (recursively) and its sidecar `.txt` caption.
+@dataclasses.dataclass
+class PairListing:
+    """Image-caption pairs listed, their images not read: what a streaming pipeline needs.
 
     Args:
-        path: str. A folder.
-        image_size: tuple `(H, W)`. Images are padded to a square and
-            resized. Defaults to `(64, 64)`.
-        held_out_fraction: float. Fraction held out (by hash of the relative
-            path). Defaults to `0.2`.
-        skip_uncaptioned: bool. Skip images without a `.txt` instead of
-            raising. Defaults to `False`.
+        paths: list of str. Image files.
+        captions: list of str. One caption per image.
+        keys: list of str. The split key of each pair.
+        held_out: numpy array. bool `[N]`.
+        name: str. The source.
     """
+
+    paths: list
+    captions: list
+    keys: list
+    held_out: np.ndarray
+    name: str
+    labels: np.ndarray = None
+    class_names: tuple = None
+
+    def __post_init__(self):
+        if self.labels is None:
+            self.labels = np.full((len(self.paths),), -1, dtype=np.int32)
+
+    def __len__(self):
+        return len(self.paths)
+
+    def split(self, which):
+        """`"train"` (not held out), `"held_out"` or `"all"`."""
+        if which not in ("train", "held_out", "all"):
+            raise ValueError(f"split must be 'train', 'held_out' or 'all', received {which!r}.")
+        if which == "all":
+            return self
+        mask = self.held_out if which == "held_out" else ~self.held_out
+        return dataclasses.replace(
+            self,
+            paths=[p for p, m in zip(self.paths, mask) if m],
+            captions=[c for c, m in zip(self.captions, mask) if m],
+            keys=[k for k, m in zip(self.keys, mask) if m],
+            held_out=self.held_out[mask],
+            labels=self.labels[mask],
+        )
+
+
+def list_image_text_folder(path, held_out_fraction=HELD_OUT_FRACTION, skip_uncaptioned=False):
+    """The `PairListing` of every image under `path` (recursively) with a sidecar `.txt` caption (images not
+    read)."""
     path = os.fspath(path)
     if not os.path.isdir(path):
         raise FileNotFoundError(f"Image-caption folder {path!r} does not exist.")
-    images, captions, keys = [], [], []
+    paths, captions, keys = [], [], []
     for root, dirs, files in os.walk(path):
         dirs.sort()
         for file in sorted(files):
@@ -206,22 +241,41 @@ def load_image_text_folder(path, image_size=(64, 64), held_out_fraction=HELD_OUT
                     ".txt), or remove the image."
                 )
             captions.append(read_caption(caption_path))
-            images.append(read_rgb_image(os.path.join(root, file), image_size))
+            paths.append(os.path.join(root, file))
             keys.append(os.path.relpath(os.path.join(root, stem), path))
-    if not images:
+    if not paths:
         raise ValueError(
             f"Image-caption folder {path!r} holds no captioned image ({'/'.join(IMAGE_EXTENSIONS)} with a sidecar "
             ".txt)."
         )
-    return _pairs(images, captions, keys, f"folder:{path}", fraction=held_out_fraction)
+    return PairListing(paths, captions, keys, held_out_mask(keys, held_out_fraction), f"folder:{path}")
 
 
-def load_image_text_manifest(path, image_size=(64, 64), held_out_fraction=HELD_OUT_FRACTION):
-    """Pairs listed in a CSV (`.csv`) or TSV (any other name) manifest.
+def load_image_text_folder(path, image_size=(64, 64), held_out_fraction=HELD_OUT_FRACTION, skip_uncaptioned=False):
+    """Pairs of every image under `path` (recursively) and its sidecar `.txt` caption.
+
+    Args:
+        path: str. A folder.
+        image_size: tuple `(H, W)`. Images are padded to a square and
+            resized. Defaults to `(64, 64)`.
+        held_out_fraction: float. Fraction held out (by hash of the relative
+            path). Defaults to `0.2`.
+        skip_uncaptioned: bool. Skip images without a `.txt` instead of
+            raising. Defaults to `False`.
+    """
+    listing = list_image_text_folder(path, held_out_fraction, skip_uncaptioned)
+    images = [read_rgb_image(p, image_size) for p in listing.paths]
+    return _pairs(images, listing.captions, listing.keys, listing.name, held_out=listing.held_out)
+
+
+def list_image_text_manifest(path, held_out_fraction=HELD_OUT_FRACTION, check_files=True):
+    """The `PairListing` of a CSV (`.csv`) or TSV (any other name) manifest (images not read).
 
     The header names the columns `image` (a path, relative to the manifest's
     folder or absolute) and `caption`; an optional `split` column says
     `train` or `held_out` (otherwise the split is by hash of the image path).
+    With `check_files=False` a missing image is not looked for here (the
+    streaming pipeline skips and names it).
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -241,7 +295,7 @@ def load_image_text_manifest(path, image_size=(64, 64), held_out_fraction=HELD_O
             f"{'tab' if delimiter == chr(9) else 'comma'}-separated."
         )
     base = os.path.dirname(os.path.abspath(path))
-    images, captions, keys, splits = [], [], [], []
+    paths, captions, keys, splits = [], [], [], []
     for line, row in enumerate(rows, start=2):
         caption = (row["caption"] or "").strip()
         if not caption:
@@ -250,15 +304,36 @@ def load_image_text_manifest(path, image_size=(64, 64), held_out_fraction=HELD_O
         if split not in ("", "train", "held_out"):
             raise ValueError(f"Manifest {path!r}, line {line}: split must be train or held_out, got {split!r}.")
         image_path = os.path.join(base, row["image"])
-        if not os.path.isfile(image_path):
+        if check_files and not os.path.isfile(image_path):
             raise FileNotFoundError(f"Manifest {path!r}, line {line}: image {image_path!r} does not exist.")
-        images.append(read_rgb_image(image_path, image_size))
+        paths.append(image_path)
         captions.append(caption)
         keys.append(row["image"])
         splits.append(split)
     held_out = held_out_mask(keys, held_out_fraction)
     held_out = np.where([s == "" for s in splits], held_out, [s == "held_out" for s in splits])
-    return _pairs(images, captions, keys, f"manifest:{path}", held_out=held_out)
+    return PairListing(paths, captions, keys, np.asarray(held_out, bool), f"manifest:{path}")
+
+
+def load_image_text_manifest(path, image_size=(64, 64), held_out_fraction=HELD_OUT_FRACTION):
+    """Pairs listed in a CSV (`.csv`) or TSV (any other name) manifest (see `list_image_text_manifest`)."""
+    listing = list_image_text_manifest(path, held_out_fraction)
+    images = [read_rgb_image(p, image_size) for p in listing.paths]
+    return _pairs(images, listing.captions, listing.keys, listing.name, held_out=listing.held_out)
+
+
+def list_image_text(spec, held_out_fraction=HELD_OUT_FRACTION):
+    """The `PairListing` of a streaming image-text source (`folder:PATH`, `manifest:PATH`, a `.csv` / `.tsv`
+    path), or `None` for the in-memory ones (`emoji`, `tuxpaint`: small, rendered or read whole)."""
+    spec = str(spec)
+    kind, _, path = spec.partition(":")
+    if kind == "folder" and path:
+        return list_image_text_folder(path, held_out_fraction)
+    if kind == "manifest" and path:
+        return list_image_text_manifest(path, held_out_fraction, check_files=False)
+    if spec.lower().endswith((".csv", ".tsv")):
+        return list_image_text_manifest(spec, held_out_fraction, check_files=False)
+    return None
 
 
 def load_tuxpaint(image_size=(64, 64), path=TUXPAINT_DIR, held_out_fraction=HELD_OUT_FRACTION):
@@ -444,3 +519,55 @@ def image_text_dataset(images, texts, batch_size, augmentation=None, shuffle=Tru
         return {"views": (batch, tf.gather(texts_t, indices))}
 
     return ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def stream_pairs_dataset(listing, texts, batch_size, view, image_size, tokenizer=None, shuffle=True, seed=None,
+                         repeat=False, on_error="skip", skip_log=None):  # fmt: skip
+    """Batches `{"views": (images, texts)}` for `models.CLIP` with the images streamed from disk: each image
+    read, cropped crop first by `view`'s crop (`data.streaming`, as image methods' views) and the rest of
+    `view` applied to the batch.
+
+    Args:
+        listing: `PairListing`.
+        texts: list of str (tokenized in the graph by `tokenizer`, per batch), or a float32 array `[N, D]` of
+            a locked text tower's features.
+        batch_size: int. The last partial batch is dropped.
+        view: `augment.SimCLRAugmentation`. The image view.
+        image_size: tuple `(H, W)`. Must be the view's size.
+        tokenizer: the text tower's `SentenceTokenizer`, for string `texts`. Defaults to `None`.
+        shuffle, seed, repeat: as `image_text_dataset`.
+        on_error, skip_log: as `data.pretrain_stream`.
+    """
+    from keras_contrastive.data import streaming
+
+    if len(listing) < batch_size:
+        raise ValueError(f"batch_size={batch_size} is larger than the {len(listing)} pairs: lower the batch size.")
+    strings = isinstance(texts, (list, tuple))
+    if strings and tokenizer is None:
+        raise ValueError("stream_pairs_dataset: captions given as strings need the text tower's tokenizer.")
+    texts_t = tf.constant(list(texts), tf.string) if strings else tf.constant(np.asarray(texts))
+    split = streaming.listed_files(listing.paths)
+    records = split.records(shuffle=shuffle, seed=seed, repeat=repeat)
+    ds = streaming.crop_first(records, split.read, [view], 3, on_error, skip_log, finish=True, finite=not repeat)
+    ds = ds.batch(int(batch_size), drop_remainder=True)
+
+    def finish(crops, index, name):
+        rows = tf.gather(texts_t, index)
+        text = tokenizer(rows) if strings else rows
+        return {"views": (crops[0], text)}
+
+    ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    # The listing is one file: workers split its records (DATA), said so that TF tries no FILE sharding.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)
+
+
+def stream_pair_images(listing, image_size, batch_size=256, on_error="skip", skip_log=None, names=False):
+    """The listed images, in order, as float32 batches (the centred square resized to `image_size`), with
+    their row indices: `(images, indices)` (and their paths with `names=True`); a skipped file leaves its
+    index out."""
+    from keras_contrastive.data import streaming
+
+    split = streaming.listed_files(listing.paths)
+    return streaming.eval_stream(split, image_size, 3, batch_size, on_error=on_error, skip_log=skip_log, names=names)

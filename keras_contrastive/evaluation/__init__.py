@@ -6,6 +6,7 @@ from keras_contrastive.evaluation.evaluate_encoder import (
     evaluate_features,
 )
 from keras_contrastive.evaluation.extract_features import (
+    extract_dataset_features,
     extract_features,
     images_to_float,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "evaluate_encoder",
     "evaluate_features",
     "evaluate_sts",
+    "extract_dataset_features",
     "extract_features",
     "images_to_float",
     "knn_classify",

@@ -78,3 +78,27 @@ def extract_features(encoder, images, batch_size=512):
         dim = encoder.compute_output_shape((0,) + images.shape[1:])[-1]
         return np.zeros((0, dim), dtype=np.float32)
     return np.concatenate(chunks, axis=0)
+
+
+def extract_dataset_features(encoder, dataset):
+    """Encoder features of every batch of a `tf.data.Dataset` of `(images, labels)` (float32 images in
+    `[0, 1]`), streamed: only the features and labels are kept.
+
+    Args:
+        encoder: `keras.Model`, or any callable `images -> [B, D]` (such as `ModelSource.embed_images`).
+        dataset: `tf.data.Dataset` of `(images, labels)` batches (`data.eval_stream`).
+
+    Returns:
+        `(features, labels)`: float32 `[N, D]` and int64 `[N]` NumPy arrays.
+    """
+    embed = encoder.predict_on_batch if hasattr(encoder, "predict_on_batch") else encoder
+    features, labels = [], []
+    for images, batch_labels in dataset:
+        batch = np.asarray(embed(images.numpy()), dtype=np.float32)
+        if batch.ndim != 2:
+            raise ValueError(f"Expected the encoder to return features of shape [B, D]. Received shape {batch.shape}.")
+        features.append(batch)
+        labels.append(np.asarray(batch_labels, dtype=np.int64))
+    if not features:
+        raise ValueError("The data set to extract features from is empty (every file skipped, or none listed).")
+    return np.concatenate(features), np.concatenate(labels)

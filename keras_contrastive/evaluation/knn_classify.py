@@ -20,6 +20,7 @@ def knn_classify(
     temperature=0.1,
     num_classes=None,
     batch_size=256,
+    bank_batch_size=65536,
 ):
     """Classify test features by a similarity-weighted vote of neighbours.
 
@@ -30,8 +31,9 @@ def knn_classify(
     `exp(s / temperature)`, and the class with the largest total wins (ties go
     to the smallest class index).
 
-    Test features are processed `batch_size` at a time, so memory stays at
-    `batch_size * N_train` similarities.
+    Test features are processed `batch_size` at a time against the bank in
+    blocks of `bank_batch_size`, keeping a running top-k, so memory stays at
+    `batch_size * (bank_batch_size + k)` similarities however large the bank.
 
     Args:
         train_features: array `[N, D]`. The neighbour bank.
@@ -45,6 +47,8 @@ def knn_classify(
             `1 + max(label)` over train and test labels. Defaults to `None`.
         batch_size: int. Test features per similarity block. Defaults to
             `256`.
+        bank_batch_size: int. Bank features per similarity block. Defaults
+            to `65536`.
 
     Returns:
         A dict with `top1` (test accuracy, fraction in `[0, 1]`), `k` (the
@@ -89,15 +93,24 @@ def knn_classify(
     k = min(int(k), len(train))
     batch_size = int(batch_size)
 
+    bank_batch_size = max(int(bank_batch_size), k)
+
     correct = 0
     for start in range(0, len(test), batch_size):
-        similarity = test[start : start + batch_size] @ train.T
-        rows = np.arange(len(similarity))[:, None]
-        if k < len(train):
-            neighbours = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
-        else:
-            neighbours = np.broadcast_to(np.arange(len(train)), similarity.shape)
-        top_similarity = similarity[rows, neighbours].astype(np.float64)
+        block = test[start : start + batch_size]
+        rows = np.arange(len(block))[:, None]
+        top_similarity = np.zeros((len(block), 0), np.float32)
+        neighbours = np.zeros((len(block), 0), np.int64)
+        for bank_start in range(0, len(train), bank_batch_size):
+            similarity = block @ train[bank_start : bank_start + bank_batch_size].T
+            candidates = np.concatenate([top_similarity, similarity], axis=1)
+            bank_indices = np.arange(bank_start, bank_start + similarity.shape[1])
+            indices = np.concatenate([neighbours, np.broadcast_to(bank_indices, similarity.shape)], axis=1)
+            if candidates.shape[1] > k:
+                keep = np.argpartition(-candidates, k - 1, axis=1)[:, :k]
+                candidates, indices = candidates[rows, keep], indices[rows, keep]
+            top_similarity, neighbours = candidates, indices
+        top_similarity = top_similarity.astype(np.float64)
         # Subtracting the row maximum scales a row's weights by one constant,
         # which leaves the vote unchanged and keeps exp() finite for small
         # temperatures.

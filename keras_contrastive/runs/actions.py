@@ -10,11 +10,12 @@ import os
 import numpy as np
 
 from keras_contrastive import data, evaluation
+from keras_contrastive.data import image_text
 from keras_contrastive.evaluation import retrieval, zero_shot
 from keras_contrastive.evaluation.few_shot import few_shot_comparison
 from keras_contrastive.runs import core
-from keras_contrastive.runs.image_task import load_splits
-from keras_contrastive.runs.image_text_task import load_pairs, zero_shot_metrics
+from keras_contrastive.runs.image_task import load_splits, stream_features
+from keras_contrastive.runs.image_text_task import list_pairs, load_pairs, stream_pair_embeddings, zero_shot_metrics
 from keras_contrastive.runs.sources import open_model
 from keras_contrastive.runs.train import task_for
 
@@ -103,35 +104,49 @@ def _evaluate_options(source, batch_size=None):
     return batch_size or cfg.get("batch_size", 512)
 
 
+def image_features(source, data_spec=None, batch_size=512):
+    """`(train features, train labels, test features, test labels, data name, classes)` of an image model
+    on `data_spec` or its recipe's data. A streaming source (`folder:`, `tfrecord:`, `tfds:`) is streamed at
+    the encoder's image shape (centred squares, only the features kept); in-memory data (`image_splits`)
+    are embedded as arrays."""
+    spec = data_spec or (source.recipe["data"]["source"] if source.recipe is not None else None)
+    if spec is not None and data.is_streaming_spec(spec):
+        height, width, channels = source.image_shape
+        data_dir = source.recipe["data"]["path"] if data_spec is None and spec.startswith("tfds:") else None
+        stream = data.open_image_source(spec, image_size=(height, width), channels=channels, data_dir=data_dir)
+        features = stream_features(lambda x: source.embed_images(x, batch_size=batch_size), stream, batch_size)
+        return (*features, stream.name, stream.num_classes)
+    splits = image_splits(source, data_spec)
+    train = source.embed_images(splits.x_train, batch_size=batch_size)
+    test = source.embed_images(splits.x_test, batch_size=batch_size)
+    return train, splits.y_train, test, splits.y_test, splits.name, splits.num_classes
+
+
 def evaluate_linear_probe(model, data_spec=None, batch_size=None):
     """Linear-probe top-1 of an image model's frozen features (the package's protocol: standardised features,
     multinomial logistic regression, L-BFGS)."""
     source = open_model(model)
-    splits = image_splits(source, data_spec)
-    batch = _evaluate_options(source, batch_size)
-    train = source.embed_images(splits.x_train, batch_size=batch)
-    test = source.embed_images(splits.x_test, batch_size=batch)
-    result = evaluation.linear_probe(train, splits.y_train, test, splits.y_test)
+    source.require("image", "Image features")
+    train, y_train, test, y_test, name, _ = image_features(source, data_spec, _evaluate_options(source, batch_size))
+    result = evaluation.linear_probe(train, y_train, test, y_test)
     return {
         "linear_probe_top1": float(result["top1"]),
         **{k: v for k, v in result.items() if k != "top1"},
         "model": source.spec,
-        "data": splits.name,
+        "data": name,
     }
 
 
 def evaluate_knn(model, data_spec=None, k=200, temperature=0.1, batch_size=None):
     """Weighted kNN top-1 (cosine, votes `exp(sim / temperature)`) of an image model's frozen features."""
     source = open_model(model)
-    splits = image_splits(source, data_spec)
-    batch = _evaluate_options(source, batch_size)
-    train = source.embed_images(splits.x_train, batch_size=batch)
-    test = source.embed_images(splits.x_test, batch_size=batch)
-    result = evaluation.knn_classify(
-        train, splits.y_train, test, splits.y_test, k=k, temperature=temperature, num_classes=splits.num_classes
+    source.require("image", "Image features")
+    train, y_train, test, y_test, name, classes = image_features(
+        source, data_spec, _evaluate_options(source, batch_size)
     )
+    result = evaluation.knn_classify(train, y_train, test, y_test, k=k, temperature=temperature, num_classes=classes)
     return {"knn_top1": float(result["top1"]), "k": k, "temperature": temperature, "model": source.spec,
-            "data": splits.name}  # fmt: skip
+            "data": name}  # fmt: skip
 
 
 def few_shot_run(model, fraction, data_spec=None, steps=300, batch_size=64, learning_rate=1e-3, seed=0):
@@ -184,6 +199,16 @@ def _image_text_pairs(source, data_spec, split):
     return pairs
 
 
+def _pair_listing(source, data_spec):
+    """The `PairListing` of a streaming image-text source (`data_spec`, else the model's training data), or
+    `None` for the in-memory ones."""
+    if data_spec is None and source.recipe is None:
+        raise ValueError(f"{source.spec} does not say what it was trained on: give the pairs to evaluate on (--data).")
+    if data_spec is not None:
+        return image_text.list_image_text(data_spec)
+    return list_pairs(source.recipe)
+
+
 def _image_text_encoder(source):
     return _Towers(source.towers) if source.kind == "clip_export" else source.clip_model()
 
@@ -194,9 +219,16 @@ def evaluate_retrieval(model, data_spec=None, split="held_out", batch_size=256):
     source = open_model(model)
     source.require("image_text", "Retrieval")
     encoder = _image_text_encoder(source)
-    pairs = _image_text_pairs(source, data_spec, split)
-    images, texts = encoder.encode_images(pairs.images, batch_size=batch_size), encoder.encode_text(pairs.captions)
-    result = retrieval.retrieval_recall(images, texts, pairs.captions)
+    listing = _pair_listing(source, data_spec)
+    if listing is not None:  # a folder or a manifest: its images streamed, as the run evaluated them
+        held = listing.split(split)
+        if not len(held):
+            raise ValueError(f"The {split} split of {listing.name} is empty: pass split 'all'.")
+        images, pairs = stream_pair_embeddings(encoder, held, source.image_shape[:2], batch_size)
+    else:
+        pairs = _image_text_pairs(source, data_spec, split)
+        images = encoder.encode_images(pairs.images, batch_size=batch_size)
+    result = retrieval.retrieval_recall(images, encoder.encode_text(pairs.captions), pairs.captions)
     return {**result, "model": source.spec, "data": pairs.name, "split": split}
 
 
@@ -261,5 +293,6 @@ __all__ = [
     "export_run",
     "export_zero_shot_run",
     "few_shot_run",
+    "image_features",
     "image_splits",
 ]

@@ -15,12 +15,14 @@ A run directory holds:
 
 import math
 import os
+import re
 import time
 
 import keras
 import tensorflow as tf
 
 from keras_contrastive import hardware, recipes
+from keras_contrastive.data.streaming import UNREADABLE
 from keras_contrastive.io_utils import atomic_write_json, atomic_write_text, read_json
 from keras_contrastive.optimizers import LARS, WarmupCosine
 
@@ -65,6 +67,25 @@ def chief_and_task(strategy):
     task_type, task_id = resolver.task_type, int(resolver.task_id or 0)
     has_chief = "chief" in resolver.cluster_spec().as_dict()
     return task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief), task_id
+
+
+def input_pipelines(strategy):
+    """The number of worker processes of a multi-worker cluster (each reads its own part of the data), else 1."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return 1
+    spec = resolver.cluster_spec().as_dict()
+    return max(1, sum(len(spec.get(kind, [])) for kind in ("chief", "worker")))
+
+
+def finish_together(strategy):
+    """Every worker of a multi-worker cluster waits here until all reach it (a collective all-reduce).
+
+    Called at the end of a run, after the chief has saved and evaluated: a worker that exited while the
+    chief was still evaluating made the chief's health check log "tasks have crashed ... stopped sending
+    heartbeats" on a clean run."""
+    if input_pipelines(strategy) > 1:
+        strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1.0)), axis=None)
 
 
 def open_run_dir(recipe, output_dir, strategy, command=None):
@@ -296,7 +317,26 @@ def fit_run(model, dataset, cfg, steps, output_dir, verbose="auto", callbacks=()
     done = backup.restore(model)
     _trim_history(output_dir, done)
     progress = Progress(os.path.join(output_dir, "progress.json"), epochs_done=done)
-    history = model.fit(
+    try:
+        history = _fit(model, dataset, cfg, steps, output_dir, verbose, callbacks, monitors, backup, progress, done)
+    except tf.errors.InvalidArgumentError as e:
+        if UNREADABLE not in e.message:
+            raise
+        # The streaming pipeline's check (data.on_error: raise) names the file in its message.
+        found = re.search(re.escape(UNREADABLE) + r"\]\s*\[(.*?)\]\n", e.message + "\n")
+        name = found.group(1) if found else e.message
+        raise TrainingError(
+            f"{UNREADABLE} {name}: remove or replace the file, or set data.on_error: skip to skip "
+            f"unreadable files. The last finished epoch ({progress.epochs_done}) is kept in "
+            f"{os.path.join(output_dir, 'backup')}; the same command resumes from it."
+        ) from None
+    if progress.failure:
+        raise TrainingError(f"Training stopped: {progress.failure}")
+    return history, progress
+
+
+def _fit(model, dataset, cfg, steps, output_dir, verbose, callbacks, monitors, backup, progress, done):
+    return model.fit(
         dataset,
         epochs=cfg["epochs"],
         initial_epoch=done,
@@ -313,9 +353,6 @@ def fit_run(model, dataset, cfg, steps, output_dir, verbose="auto", callbacks=()
             *callbacks,
         ],
     )
-    if progress.failure:
-        raise TrainingError(f"Training stopped: {progress.failure}")
-    return history, progress
 
 
 def run_summary(recipe, data_name, history, progress, steps):

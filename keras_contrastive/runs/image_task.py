@@ -1,19 +1,36 @@
 """The image task: images -> views -> method -> `fit`, then linear probe and kNN on frozen features.
 
-Recipe keys used: `encoder` (a backbone and its arguments), `method`, `data` (`source`, `path`,
-`image_size`), `augment` (the views), `optimizer`, `train` (including `online_probe`,
-`knn_monitor_every`), `evaluate` (`knn_k`, `knn_temperature`, `baselines`, `batch_size`), `export.name`.
+Two kinds of data:
+
+- in memory (`fashion_mnist`, `fashion_mnist_subset`, `npz:PATH`): `data.load_data` -> `DataSplits` ->
+  `data.pretrain_dataset` (small data; these runs are unchanged by streaming);
+- streaming from disk (`folder:PATH`, `tfrecord:GLOB`, `tfds:NAME`): `data.open_image_source` lists the
+  files -> `data.pretrain_stream` decodes each image crop first as it is needed; evaluation streams the
+  centred squares through the encoder (`data.eval_stream`) and keeps only the features. Under a multi-worker
+  strategy each worker reads its own files (`distribute_datasets_from_function`, FILE sharding when there
+  are at least as many files as workers, else DATA), and a file that cannot be decoded is skipped and named
+  (`data.on_error: skip`, counted as `skipped_files` in `history.csv`) or stops the run (`raise`).
+
+Recipe keys used: `encoder` (a backbone and its arguments), `method`, `data` (`source`, `path` (TFDS's
+`data_dir`), `image_size`, `channels`, `on_error`), `augment` (the views), `optimizer`, `train` (including
+`online_probe`, `knn_monitor_every`), `evaluate` (`knn_k`, `knn_temperature`, `baselines`, `batch_size`),
+`export.name`.
 """
+
+import os
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_contrastive import backbones, data, evaluation, models
-from keras_contrastive.callbacks import KNNMonitor
+from keras_contrastive import backbones, data, evaluation, models, recipes
+from keras_contrastive.callbacks import KNNMonitor, SkippedFilesMonitor
 from keras_contrastive.distributed import local_copy
+from keras_contrastive.runs import core
 from keras_contrastive.runs.task import Task
 from keras_contrastive.runs.views import build_views
+
+SKIP_LOG = "skipped_files.txt"
 
 
 def build_model(recipe, image_shape, num_classes=None):
@@ -45,6 +62,66 @@ def load_splits(recipe, data_spec=None):
     return splits
 
 
+def open_source(recipe, data_spec=None, work_dir=None):
+    """The streaming `data.ImageSource` of the recipe's `data` section (or of `data_spec`, at the recipe's
+    image size and channels)."""
+    cfg = recipe["data"]
+    source = data_spec or cfg["source"]
+    data_dir = cfg["path"] if source.startswith("tfds:") and data_spec is None else None
+    return data.open_image_source(
+        source,
+        image_size=cfg["image_size"],
+        channels=cfg["channels"],
+        data_dir=data_dir,
+        seed=recipe["train"]["seed"],
+        work_dir=work_dir,
+    )
+
+
+def stream_features(embed, source, batch_size, skip_log=None, on_error="skip"):
+    """`(train features, train labels, test features, test labels)` of a labelled streaming source: each
+    split's centred squares through `embed` (images -> features), batch by batch."""
+    if not source.labelled or source.test is None:
+        raise ValueError(
+            f"{source.name} has no labelled test split to evaluate on: give a folder with class sub-folders (and "
+            "optionally train/ and test/), or TFRecord / TFDS data with labels and a test split."
+        )
+    out, shape = [], (source.image_size, source.channels)
+    for split in (source.train, source.test):
+        ds = data.eval_stream(split, *shape, batch_size, on_error=on_error, skip_log=skip_log)
+        out += evaluation.extract_dataset_features(embed, ds)
+    return tuple(out)
+
+
+def evaluate_stream(encoder, source, recipe, random_encoder=None, skip_log=None):
+    """`evaluate_encoder` for a streaming source: the same protocol on streamed features; `{}` (with a note)
+    when the source has no labelled test split."""
+    cfg = recipe["evaluate"]
+    if not source.labelled or source.test is None:
+        return {"evaluation": f"skipped: {source.name} has no labelled test split"}
+    options = {"knn_k": cfg["knn_k"], "knn_temperature": cfg["knn_temperature"]}
+    features = stream_features(encoder, source, cfg["batch_size"], skip_log, recipe["data"]["on_error"])
+    out = evaluation.evaluate_features(*features, **options)
+    out["feature_dim"] = int(features[0].shape[1])
+    if cfg["baselines"]:
+        if random_encoder is None:
+            keras.utils.set_random_seed(recipe["train"]["seed"])
+            random_encoder = build_model(recipe, source.image_shape).encoder
+        pixels = keras.Sequential([keras.Input(source.image_shape), keras.layers.Flatten()])
+        raw = evaluation.evaluate_features(*stream_features(pixels, source, cfg["batch_size"]), **options)
+        scores = evaluation.evaluate_features(*stream_features(random_encoder, source, cfg["batch_size"]), **options)
+        out.update(
+            {
+                "raw_pixel_top1": raw["linear_probe_top1"],
+                "raw_pixel_knn_top1": raw["knn_top1"],
+                "random_init_top1": scores["linear_probe_top1"],
+                "random_init_knn_top1": scores["knn_top1"],
+            }
+        )
+    out["test_images"] = int(len(features[2]))
+    return {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in out.items()}
+
+
 def evaluate_encoder(encoder, splits, recipe, random_encoder=None):
     """Linear probe and kNN of `encoder` on `splits` under the recipe's `evaluate` settings (and, if the
     recipe asks, the raw-pixel and random-init baselines by the same code)."""
@@ -60,11 +137,23 @@ def evaluate_encoder(encoder, splits, recipe, random_encoder=None):
 
 
 class ImageTask(Task):
-    """Images (`data.load_data` sources) through the recipe's views into an image method."""
+    """Images (in memory, or streamed from disk) through the recipe's views into an image method."""
 
     modality = "image"
 
+    @property
+    def streaming(self):
+        return isinstance(self.data, data.ImageSource)
+
+    def _path(self, name):
+        return os.path.join(self.work_dir, name) if self.work_dir else None
+
     def load_data(self):
+        if data.is_streaming_spec(self.recipe["data"]["source"]):
+            self.data = open_source(self.recipe, work_dir=self._path(".listing"))
+            if self.work_dir and os.path.exists(self._path(SKIP_LOG)):
+                os.remove(self._path(SKIP_LOG))  # the names of this attempt only
+            return self.data.train.num_examples
         self.data = load_splits(self.recipe)
         return len(self.data.x_train)
 
@@ -78,45 +167,109 @@ class ImageTask(Task):
 
     def _needs_labels(self):
         method = models.get_method(self.recipe["method"]["name"])
-        return self.recipe["train"]["online_probe"] or method.requires_labels
+        needs = self.recipe["train"]["online_probe"] or method.requires_labels
+        if self.streaming and not self.data.labelled:
+            if method.requires_labels:
+                raise recipes.RecipeError(
+                    f"method.name: {self.recipe['method']['name']} trains on labels, but {self.data.name} is "
+                    "unlabeled: put each class's images in its own sub-folder."
+                )
+            return False
+        return needs
 
     def build_model(self):
         return build_model(self.recipe, self.data.image_shape, self.data.num_classes)
 
     def training_dataset(self, model):
         cfg = self.recipe["train"]
-        return data.pretrain_dataset(
-            self.data.x_train,
-            build_views(self.recipe, self.data.image_shape, seed=cfg["seed"]),
-            cfg["batch_size"],
-            labels=self.data.y_train if self._needs_labels() else None,
-            shuffle=True,
-            seed=cfg["seed"],
-            repeat=True,
-        )
+        views = build_views(self.recipe, self.data.image_shape, seed=cfg["seed"])
+        if not self.streaming:
+            return data.pretrain_dataset(
+                self.data.x_train,
+                views,
+                cfg["batch_size"],
+                labels=self.data.y_train if self._needs_labels() else None,
+                shuffle=True,
+                seed=cfg["seed"],
+                repeat=True,
+            )
+        labels = self._needs_labels()
+
+        def stream(batch_size, num_shards=1, index=0):
+            return data.pretrain_stream(
+                self.data.train,
+                views,
+                batch_size,
+                self.data.channels,
+                labels=labels,
+                seed=cfg["seed"],
+                num_shards=num_shards,
+                shard_index=index,
+                on_error=self.recipe["data"]["on_error"],
+                skip_log=self._path(SKIP_LOG),
+            )
+
+        strategy = model.distribute_strategy
+        if core.input_pipelines(strategy) > 1:
+            # Each worker reads its own files, batched per replica (`ImageSplit.records` shards by file when
+            # there are enough files, else by record); Keras then takes the distributed data set as it is.
+            self.sharding = self.data.train.sharding(core.input_pipelines(strategy))
+            return strategy.distribute_datasets_from_function(
+                lambda context: stream(
+                    context.get_per_replica_batch_size(cfg["batch_size"]),
+                    context.num_input_pipelines,
+                    context.input_pipeline_id,
+                )
+            )
+        return stream(cfg["batch_size"])
 
     def monitors(self, model, log_dir):
+        monitors = []
+        if self.streaming and self.recipe["data"]["on_error"] == "skip" and self.work_dir:
+            monitors.append(SkippedFilesMonitor(self._path(SKIP_LOG)))
         every = self.recipe["train"]["knn_monitor_every"]
         if not every:
-            return []
+            return monitors
         evaluate = self.recipe["evaluate"]
+        options = {
+            "every": every,
+            "k": evaluate["knn_k"],
+            "temperature": evaluate["knn_temperature"],
+            "num_classes": self.data.num_classes,
+            "batch_size": evaluate["batch_size"],
+            "log_dir": log_dir,
+        }
+        if self.streaming:
+            if not self.data.labelled or self.data.test is None:
+                raise recipes.RecipeError(
+                    f"train.knn_monitor_every: {self.data.name} has no labelled test split to monitor; set it to 0."
+                )
+            streams = [
+                data.eval_stream(split, self.data.image_size, self.data.channels, evaluate["batch_size"])
+                for split in (self.data.train, self.data.test)
+            ]
+            return monitors + [KNNMonitor(streams[0], None, streams[1], None, **options)]
         splits = self.data
-        monitor = KNNMonitor(
-            splits.x_train,
-            splits.y_train,
-            splits.x_test,
-            splits.y_test,
-            every=every,
-            k=evaluate["knn_k"],
-            temperature=evaluate["knn_temperature"],
-            num_classes=splits.num_classes,
-            batch_size=evaluate["batch_size"],
-            log_dir=log_dir,
-        )
-        return [monitor]
+        return monitors + [KNNMonitor(splits.x_train, splits.y_train, splits.x_test, splits.y_test, **options)]
+
+    def training_metrics(self, model, history):
+        if not self.streaming:
+            return {}
+        skipped = history.history.get("skipped_files")
+        metrics = {
+            "train_images": self.data.train.num_examples,
+            "image_shape": list(self.data.image_shape),
+            "sharding": getattr(self, "sharding", None),
+        }
+        if skipped is not None:
+            metrics["skipped_files"] = int(sum(skipped))
+        return metrics
 
     def evaluate(self, model):
-        return evaluate_encoder(local_copy(model.encoder, model.distribute_strategy), self.data, self.recipe)
+        encoder = local_copy(model.encoder, model.distribute_strategy)
+        if self.streaming:
+            return evaluate_stream(encoder, self.data, self.recipe, skip_log=self._path(SKIP_LOG))
+        return evaluate_encoder(encoder, self.data, self.recipe)
 
     def export(self, model, target, version=None, assets=None, **options):
         from keras_contrastive import export

@@ -18,6 +18,9 @@ With `lock_text: true` the frozen text tower's features are computed once for al
 training costs what the image tower costs.
 """
 
+import dataclasses
+import os
+
 import numpy as np
 
 from keras_contrastive import backbones, models, recipes
@@ -50,6 +53,18 @@ def load_pairs(recipe, data_spec=None, image_size=None):
         if str(e).startswith("Unknown image-text data"):
             raise recipes.RecipeError(f"data.source: {e}") from None
         raise
+
+
+def list_pairs(recipe):
+    """The `image_text.PairListing` of a streaming source (`folder:PATH`, `manifest:PATH`), or `None` for the
+    in-memory ones (`emoji`, `tuxpaint`)."""
+    cfg = recipe["data"]
+    source = cfg["source"]
+    if source in ("folder", "manifest"):
+        if not cfg["path"]:
+            raise recipes.RecipeError(f"data.source: {source} needs data.path (or write {source}:PATH).")
+        source = f"{source}:{cfg['path']}"
+    return image_text.list_image_text(source)
 
 
 def build_text_tower(spec):
@@ -177,12 +192,51 @@ def evaluate_pairs(encoder, pairs, class_names=None, templates=None, batch_size=
     return metrics
 
 
+def stream_pair_embeddings(encoder, listing, image_size, batch_size=256):
+    """`(image embeddings, pairs)`: the listed images streamed from disk through `encoder.encode_images` batch
+    by batch (centred squares), and the listing of the pairs kept (a file that cannot be decoded is left out
+    with its caption)."""
+    embeddings, kept = [], []
+    for images, indices, _ in image_text.stream_pair_images(listing, image_size, batch_size, names=True):
+        embeddings.append(np.asarray(encoder.encode_images(images.numpy(), batch_size=batch_size)))
+        kept.append(indices.numpy())
+    kept = np.concatenate(kept)
+    pairs = dataclasses.replace(
+        listing,
+        paths=[listing.paths[i] for i in kept],
+        captions=[listing.captions[i] for i in kept],
+        keys=[listing.keys[i] for i in kept],
+        held_out=listing.held_out[kept],
+        labels=listing.labels[kept],
+    )
+    return np.concatenate(embeddings), pairs
+
+
+def evaluate_streamed_pairs(encoder, listing, image_size, batch_size=256):
+    """`evaluate_pairs` of listed pairs whose images are streamed from disk (`stream_pair_embeddings`)."""
+    from keras_contrastive.evaluation import retrieval
+
+    image_embeddings, pairs = stream_pair_embeddings(encoder, listing, image_size, batch_size)
+    metrics = retrieval.retrieval_recall(image_embeddings, encoder.encode_text(pairs.captions), pairs.captions)
+    metrics.update(zero_shot_metrics(encoder, pairs, image_embeddings=image_embeddings))
+    return metrics
+
+
 class ImageTextTask(Task):
-    """Image-caption pairs into an image-text method (CLIP); 20 % of the pairs are held out."""
+    """Image-caption pairs into an image-text method (CLIP); 20 % of the pairs are held out.
+
+    A folder or a manifest streams its images from disk (listed, then each image decoded crop first by the
+    image view as it is needed, captions tokenized in the graph); `emoji` and `tuxpaint` are small fixed
+    sets read into memory."""
 
     modality = "image_text"
 
     def load_data(self):
+        self.listing = list_pairs(self.recipe)
+        if self.listing is not None:
+            self.data = self.listing
+            self.train_pairs = self.listing.split("train")
+            return len(self.train_pairs)
         self.data = load_pairs(self.recipe)
         self.train_pairs = self.data.split("train")
         return len(self.train_pairs)
@@ -205,13 +259,29 @@ class ImageTextTask(Task):
     def training_dataset(self, model):
         cfg = self.recipe["train"]
         captions = self.train_pairs.captions
+        view = image_view(self.recipe, self.image_shape, seed=cfg["seed"])
+        if self.listing is not None:
+            texts = model.text_features(captions) if model.lock_text else list(captions)
+            skip_log = os.path.join(self.work_dir, "skipped_files.txt") if self.work_dir else None
+            return image_text.stream_pairs_dataset(
+                self.train_pairs,
+                texts,
+                cfg["batch_size"],
+                view,
+                self.image_shape[:2],
+                tokenizer=None if model.lock_text else model.text_encoder.tokenizer,
+                seed=cfg["seed"],
+                repeat=True,
+                on_error=self.recipe["data"]["on_error"],
+                skip_log=skip_log,
+            )
         # A locked text tower's features are computed once; otherwise the batches carry token ids.
         texts = model.text_features(captions) if model.lock_text else model.tokenize(captions)
         return image_text.image_text_dataset(
             self.train_pairs.images,
             texts,
             cfg["batch_size"],
-            augmentation=image_view(self.recipe, self.image_shape, seed=cfg["seed"]),
+            augmentation=view,
             seed=cfg["seed"],
             repeat=True,
         )
@@ -226,7 +296,10 @@ class ImageTextTask(Task):
     def evaluate(self, model):
         if not self.data.held_out.any():
             return {}
-        return evaluate_pairs(model, self.data.split("held_out"), batch_size=self.recipe["evaluate"]["batch_size"])
+        batch_size = self.recipe["evaluate"]["batch_size"]
+        if self.listing is None:
+            return evaluate_pairs(model, self.data.split("held_out"), batch_size=batch_size)
+        return evaluate_streamed_pairs(model, self.listing.split("held_out"), self.image_shape[:2], batch_size)
 
     def export(self, model, target, version=None, assets=None, classes=None, templates=None, descriptions="default"):
         """The image tower, the text tower and the zero-shot classifier (`export.clip_export.export_clip`),

@@ -24,9 +24,11 @@ class Task:
 
     modality = None
 
-    def __init__(self, recipe):
+    def __init__(self, recipe, work_dir=None):
         self.recipe = recipe
         self.data = None
+        # The directory this process writes (the run directory, or a worker's own): listings, skip logs.
+        self.work_dir = work_dir
 
     @property
     def data_name(self):

@@ -14,6 +14,7 @@ arguments), `method` (the text method's arguments), `data.source` / `data.path` 
 """
 
 from keras_contrastive import data, models, recipes
+from keras_contrastive.data import text_files
 from keras_contrastive.runs.task import Task
 
 TEXT_SOURCES = ("wordnet", "wordnet_triplets", "text", "tsv")
@@ -52,6 +53,19 @@ def load_text_columns(recipe):
     return tuple(c for c in data.load_sentence_tuples(path) if c is not None)
 
 
+def open_text_file(recipe):
+    """The checked file (`data.text_files.TextFile`) of a `text:PATH` or `tsv:PATH` source, streamed when
+    training; `None` for WordNet (a fixed corpus of 165,000 sentences, read into memory)."""
+    cfg = recipe["data"]
+    source, _, inline = cfg["source"].partition(":")
+    if source not in ("text", "tsv"):
+        return None
+    path = inline or cfg["path"]
+    if not path:
+        raise recipes.RecipeError(f"data.source: {source} needs a file: write {source}:PATH or set data.path.")
+    return text_files.scan_text_file(path, tsv=source == "tsv")
+
+
 def build_text_model(recipe):
     """The recipe's text method on its text encoder (not compiled)."""
     from keras_contrastive.text import build_text_encoder
@@ -68,6 +82,9 @@ class TextTask(Task):
     modality = "text"
 
     def load_data(self):
+        self.text_file = open_text_file(self.recipe)
+        if self.text_file is not None:  # streamed from disk
+            return self.text_file.sentences
         self.data = load_text_columns(self.recipe)
         return len(self.data[0])
 
@@ -81,6 +98,16 @@ class TextTask(Task):
     def training_dataset(self, model):
         cfg = self.recipe["train"]
         tokenizer = model.encoder.tokenizer
+        if self.text_file is not None:
+            return text_files.text_file_dataset(
+                self.text_file,
+                tokenizer,
+                cfg["batch_size"],
+                shuffle=True,
+                seed=cfg["seed"],
+                repeat=True,
+                sequence_length=min(tokenizer.sequence_length, TRAIN_SEQUENCE_LENGTH),
+            )
         return data.text_dataset(
             self.data,
             tokenizer,
@@ -96,7 +123,7 @@ class TextTask(Task):
         accuracy = logs.get("contrastive_accuracy")
         return {
             "encoder": self.recipe["encoder"]["name"],
-            "sentences": len(self.data[0]),
+            "sentences": self.text_file.sentences if self.text_file is not None else len(self.data[0]),
             "final_contrastive_accuracy": float(accuracy[-1]) if accuracy else None,
         }
 

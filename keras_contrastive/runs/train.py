@@ -53,6 +53,7 @@ def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=(), pre
     task = task_for(recipe)
     strategy = core.resolve_strategy(strategy)
     output_dir, chief = core.open_run_dir(recipe, output_dir, strategy, command)
+    task.work_dir = output_dir
     cfg = recipe["train"]
     keras.utils.set_random_seed(cfg["seed"])
     examples = task.load_data()
@@ -63,9 +64,9 @@ def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=(), pre
     history, progress = core.fit_run(model, dataset, cfg, steps, output_dir, verbose, callbacks, monitors)
     metrics = {**core.run_summary(recipe, task.data_name, history, progress, steps)}
     metrics.update(task.training_metrics(model, history))
-    if not chief:
-        return metrics  # the chief saves and evaluates; this worker keeps its backup
-    core.save_model(model, output_dir)
-    metrics.update(task.evaluate(model))
-    atomic_write_json(os.path.join(output_dir, "metrics.json"), metrics)
+    if chief:  # the chief saves and evaluates; another worker keeps its backup
+        core.save_model(model, output_dir)
+        metrics.update(task.evaluate(model))
+        atomic_write_json(os.path.join(output_dir, "metrics.json"), metrics)
+    core.finish_together(strategy)
     return metrics

@@ -99,6 +99,7 @@ def _run_workers(argv_for, cwd, env, timeout=240):
                 p.wait()
     for p, (_, err) in zip(procs, outputs):
         assert p.returncode == 0, err[-3000:]
+    return outputs
 
 
 def test_cli_multi_worker_training_only_the_chief_writes_and_every_worker_resumes(tmp_path):
@@ -123,7 +124,9 @@ def test_cli_multi_worker_training_only_the_chief_writes_and_every_worker_resume
             *sets,
         ]
 
-    _run_workers(lambda index: args(1), root, env)
+    outputs = _run_workers(lambda index: args(1), root, env)
+    for _, err in outputs:  # the workers finish together: the chief's health check sees no one missing
+        assert "crashed" not in err and "heartbeat" not in err, err[-3000:]
     chief = json.loads((run / "metrics.json").read_text())
     assert chief["epochs"] == 1 and 0.1 < chief["linear_probe_top1"] <= 1.0
     assert (run / "model.keras").exists() and (run / "backup").is_dir()
@@ -141,3 +144,53 @@ def test_cli_multi_worker_training_only_the_chief_writes_and_every_worker_resume
     for history in (run / "history.csv", other / "history.csv"):
         epochs = [line.split(",")[0] for line in history.read_text().strip().splitlines()[1:]]
         assert epochs == ["0", "1"], f"{history}: an epoch was redone or lost: {epochs}"
+
+
+FOLDER_WORKER = r"""
+import json, os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+import tensorflow as tf
+from keras_contrastive import recipes
+from keras_contrastive.runs import ImageTask
+
+folder, out = sys.argv[1], sys.argv[2]
+strategy = tf.distribute.MultiWorkerMirroredStrategy()
+recipe = recipes.validate({"data": {"source": f"folder:{folder}", "image_size": [8, 8]}, "train": {"batch_size": 8}})
+task = ImageTask(recipe, work_dir=os.path.join(os.path.dirname(out), f"work-{os.getpid()}"))
+task.load_data()
+
+class Model:  # what training_dataset reads of the model
+    distribute_strategy = strategy
+
+dataset = task.training_dataset(Model())
+iterator = iter(dataset)
+seen = []
+for _ in range(task.data.train.num_examples // 8):  # one epoch of global batches
+    element = next(iterator)
+    seen += [int(v) for part in strategy.experimental_local_results(element["label"]) for v in part.numpy()]
+with open(out, "w") as f:
+    json.dump({"labels": seen, "sharding": task.sharding}, f)
+"""
+
+
+def test_two_workers_read_every_file_of_a_folder_once_per_epoch_by_file(tmp_path):
+    from PIL import Image
+
+    # 24 one-image classes under train/ (and a test/): an image's label is its identity.
+    for split in ("train", "test"):
+        for i in range(24):
+            (tmp_path / "images" / split / f"{i:02d}").mkdir(parents=True)
+            Image.new("L", (8, 8), 10 * i).save(tmp_path / "images" / split / f"{i:02d}" / "0.png")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    outs = [tmp_path / f"worker{i}.json" for i in range(2)]
+    outputs = _run_workers(
+        lambda index: ["-c", FOLDER_WORKER, str(tmp_path / "images"), str(outs[index])], None, env, timeout=150
+    )
+    for _, err in outputs:
+        assert "auto-shard" not in err.lower() and "AutoShardPolicy" not in err, err[-3000:]
+    results = [json.loads(out.read_text()) for out in outs]
+    assert all(r["sharding"] == "file" for r in results)
+    first, second = (r["labels"] for r in results)
+    assert len(first) == len(second) == 12, "each worker reads half of the global batches"
+    assert not set(first) & set(second), "a file was read by both workers"
+    assert sorted(first + second) == list(range(24)), "every file once per epoch"

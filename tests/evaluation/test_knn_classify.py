@@ -108,3 +108,17 @@ def test_errors_name_the_problem():
         knn_classify(x, [0, 1], x, [0, 1, 2])
     with pytest.raises(ValueError, match="`temperature` must be > 0"):
         knn_classify(x, [0, 1, 2], x, [0, 1, 2], temperature=0.0)
+
+
+@pytest.mark.parametrize("k, bank_batch_size", [(1, 7), (5, 5), (20, 13), (60, 1)])
+def test_a_bank_in_blocks_gives_the_reference_predictions(k, bank_batch_size):
+    # The bank is compared in blocks with a running top-k (bounded memory for large banks): the same votes.
+    rng = np.random.default_rng(100 + k)
+    train = rng.normal(size=(60, 8)).astype(np.float32)
+    train_labels = rng.integers(0, 4, size=60)
+    test = rng.normal(size=(25, 8)).astype(np.float32)
+    expected = reference_predictions(train, train_labels, test, k, 0.1)
+    result = knn_classify(
+        train, train_labels, test, expected, k=k, num_classes=4, batch_size=4, bank_batch_size=bank_batch_size
+    )
+    assert result["top1"] == 1.0
