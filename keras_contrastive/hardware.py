@@ -52,13 +52,14 @@ def native_bfloat16(flags):
 
 
 def cpu_info(path="/proc/cpuinfo"):
-    """`{"model", "class", "flags", "cores", "machine"}` of this machine's CPU (`flags`: those of
-    `KEY_FLAGS` present, sorted)."""
+    """`{"model", "class", "flags", "has", "cores", "machine"}` of this machine's CPU (`flags`: those of
+    `KEY_FLAGS` present, sorted; `has`: every one of `KEY_FLAGS`, true or false)."""
     model, flags = _read_cpuinfo(path)
     return {
         "model": model or platform.processor() or platform.machine(),
         "class": cpu_class(flags),
         "flags": sorted(flag for flag in KEY_FLAGS if flag in flags),
+        "has": {flag: flag in flags for flag in KEY_FLAGS},
         "cores": os.cpu_count(),
         "machine": platform.machine(),
     }

@@ -32,6 +32,7 @@ def test_cpu_info_reads_model_family_and_key_flags(tmp_path):
     assert info["model"] == "AMD EPYC 7B13 (family 25, model 1)"
     assert info["class"] == "avx2"
     assert info["flags"] == ["avx2", "fma"]
+    assert info["has"]["avx2"] and not info["has"]["avx512f"] and not info["has"]["amx_bf16"]
 
 
 def test_cpu_info_without_cpuinfo_still_answers(tmp_path):
