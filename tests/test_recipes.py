@@ -1,3 +1,4 @@
+import copy
 import os
 
 import pytest
@@ -59,9 +60,11 @@ def test_bad_recipes_name_the_key(recipe, message):
 
 def test_set_overrides_apply_and_are_checked():
     base = recipes.load(os.path.join(ROOT, "recipes", "quickstart.yaml"))
-    out = recipes.apply_overrides(base, ["train.epochs=2", "augment.crop_scale=[0.5, 1.0]", "method.temperature=0.1"])
-    assert out["train"]["epochs"] == 2 and out["augment"]["crop_scale"] == [0.5, 1.0]
-    assert out["method"]["temperature"] == 0.1 and base["train"]["epochs"] == 10
+    before = copy.deepcopy(base)
+    out = recipes.apply_overrides(base, ["train.epochs=7", "augment.crop_scale=[0.4, 1.0]", "method.temperature=0.1"])
+    assert out["train"]["epochs"] == 7 and out["augment"]["crop_scale"] == [0.4, 1.0]
+    assert out["method"]["temperature"] == 0.1
+    assert base == before, "apply_overrides changed the recipe it was given"
     with pytest.raises(RecipeError, match="unknown recipe key 'train.epoch'. Known keys in 'train'"):
         recipes.apply_overrides(base, ["train.epoch=2"])
     with pytest.raises(RecipeError, match="expected section.key=value"):
