@@ -47,10 +47,10 @@ def _views():
     return [SimCLRAugmentation((32, 32), jitter_strength=0.5, seed=i) for i in (1, 2)]
 
 
-def _model():
+def _model(jit_compile=False):
     keras.utils.set_random_seed(0)
     model = SimCLR(ResNet18(input_shape=(32, 32, 3), small_images=True), projection_dim=128, temperature=0.5)
-    model.compile(optimizer=keras.optimizers.SGD(0.06, momentum=0.9))
+    model.compile(optimizer=keras.optimizers.SGD(0.06, momentum=0.9), jit_compile=jit_compile)
     return model
 
 

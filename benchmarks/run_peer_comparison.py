@@ -5,10 +5,14 @@ ours, `benchmarks/peer/lightly_simclr.py` under the peer's virtualenv for
 theirs), and ours and theirs alternate within every round (the order reversed
 every other round), so that drifts of the machine hit both alike. Both read
 the same uint8 images (`--data`, or 4,096 random 32x32x3 images made here).
-Each round also times TensorFlow's 4096 x 4096 float32 matmul, the reference
-for the model's FLOPs rate (6.7 GFLOP per source image: 2 views x 3
-(forward + backward) x 0.56 GMAC x 2), and, when any configuration runs in
-bfloat16, the same matmul in bfloat16 (this CPU's AVX512_BF16 rate).
+Each round also times the 4096 x 4096 float32 matmul of TensorFlow, PyTorch
+(the peer's virtualenv) and numpy (its BLAS; `peer/matmul.py`), each in a
+fresh process: the fastest median of the three is the machine's best matmul
+(`best_matmul_gflops`), the reference for the model's FLOPs rate (6.7 GFLOP
+per source image: 2 views x 3 (forward + backward) x 0.56 GMAC x 2),
+`flops_fraction_of_best_matmul`. When any configuration runs in bfloat16, it
+also times TensorFlow's matmul in bfloat16 (the rate of CPUs with
+AVX512_BF16 or AMX).
 
     python benchmarks/run_peer_comparison.py [--rounds 3] [--steps 3] [--warmup 1] \
         [--ours-precisions float32 mixed_bfloat16] \
@@ -22,9 +26,11 @@ dtype=torch.bfloat16)`; DataLoader worker processes for end-to-end). The
 headline numbers compare ours' best configuration with the peer's best
 (medians, end-to-end), each over all its configurations whatever their
 precision; `by_precision` also compares float32 with float32 and bfloat16
-with bfloat16. The model's FLOP/s is reported as a fraction of the float32
-matmul rate (`flops_fraction_of_matmul`) and, with bfloat16 runs, of the
-bfloat16 one (`flops_fraction_of_bf16_matmul`). Peak RSS is each
+with bfloat16. The model's FLOP/s is reported as a fraction of the machine's
+best float32 matmul (`flops_fraction_of_best_matmul`), of TensorFlow's
+(`flops_fraction_of_matmul`) and, with bfloat16 runs, of TensorFlow's
+bfloat16 one (`flops_fraction_of_bf16_matmul`). The CPU's model, class and
+flags are in `machine`. Peak RSS is each
 subprocess's `ru_maxrss` from `wait4` (the largest of it and its waited-for
 children, such as DataLoader workers), the largest over rounds; the headline
 `ours_peak_rss_mib` and `peer_peak_rss_mib` are those of the two headline
@@ -52,6 +58,8 @@ GFLOP_PER_IMAGE = 6.7
 HERE = os.path.dirname(os.path.abspath(__file__))
 OURS = os.path.join(HERE, "peer", "keras_simclr.py")
 THEIRS = os.path.join(HERE, "peer", "lightly_simclr.py")
+MATMUL = os.path.join(HERE, "peer", "matmul.py")
+MATMUL_LIBRARIES = ("tensorflow", "torch", "numpy")
 
 
 def run_measurement(command):
@@ -174,7 +182,12 @@ def main(argv=None):
     rss = {(who, mode): [] for who, mode, _ in plan}
     losses = {(who, mode): [] for who, mode, _ in plan}
     matmul_dtypes = ["float32"] + (["bfloat16"] if "bfloat16" in precision_of.values() else [])
-    matmul = {dtype: [] for dtype in matmul_dtypes}
+    matmul = {dtype: [] for dtype in matmul_dtypes}  # TensorFlow's
+    library_matmul = {library: [] for library in MATMUL_LIBRARIES}  # float32
+    library_command = {
+        "torch": [args.peer_python, MATMUL, "--library", "torch"],
+        "numpy": [sys.executable, MATMUL, "--library", "numpy"],
+    }
     lock = Lock(args.lock)
     for r in range(args.rounds):
         lock.acquire()
@@ -194,6 +207,12 @@ def main(argv=None):
                 result, _ = run_measurement([sys.executable, OURS, "--mode", "matmul", "--matmul-dtype", dtype])
                 matmul[dtype].append(result["matmul_gflops"])
                 print(f"round {r + 1}: TensorFlow 4096^2 {dtype} matmul {matmul[dtype][-1]:.1f} GFLOP/s", flush=True)
+            library_matmul["tensorflow"].append(matmul["float32"][-1])
+            for library, command in library_command.items():
+                result, _ = run_measurement(command)
+                library_matmul[library].append(result["matmul_gflops"])
+                rate = result["matmul_gflops"]
+                print(f"round {r + 1}: {library} 4096^2 float32 matmul {rate:.1f} GFLOP/s", flush=True)
         finally:
             lock.release()
 
@@ -217,6 +236,9 @@ def main(argv=None):
     best_compute, peer_best_compute = best("peer", "compute")
     matmul_rate = _median(matmul["float32"])
     bf16_rate = _median(matmul["bfloat16"]) if "bfloat16" in matmul else None
+    library_rates = {library: _median(values) for library, values in library_matmul.items()}
+    best_library = max(library_rates, key=library_rates.get)
+    best_rate = library_rates[best_library]
     by_precision = {}
     for precision in ("float32", "bfloat16"):
         o_who, o_e2e = best("ours", "e2e", precision)
@@ -233,6 +255,8 @@ def main(argv=None):
                 "e2e_over_compute_paired": round(paired_median(rates[o_who, "e2e"], rates[o_who, "compute"]), 3),
                 "ours_peak_rss_mib": round(max(rss[o_who, "e2e"]), 1),
                 "peer_peak_rss_mib": round(max(rss[p_who, "e2e"]), 1),
+                "flops_fraction_of_best_matmul": round(o_e2e * GFLOP_PER_IMAGE / best_rate, 3),
+                "peer_flops_fraction_of_best_matmul": round(p_e2e * GFLOP_PER_IMAGE / best_rate, 3),
                 "flops_fraction_of_matmul": round(o_e2e * GFLOP_PER_IMAGE / matmul_rate, 3),
             }
             if bf16_rate:
@@ -250,6 +274,12 @@ def main(argv=None):
         "ratio_e2e": round(ours_e2e / peer_best_e2e, 3),
         "ratio_e2e_paired": round(paired_median(rates[ours_best, "e2e"], rates[best_e2e, "e2e"]), 3),
         "ratio_compute": round(ours_compute / peer_best_compute, 3),
+        "best_matmul_gflops": round(best_rate, 1),
+        "best_matmul_library": best_library,
+        "matmul_gflops_by_library": {library: round(rate, 1) for library, rate in library_rates.items()},
+        "flops_fraction_of_best_matmul": round(ours_e2e * GFLOP_PER_IMAGE / best_rate, 3),
+        "flops_fraction_of_best_matmul_compute": round(ours_compute * GFLOP_PER_IMAGE / best_rate, 3),
+        "peer_flops_fraction_of_best_matmul": round(peer_best_e2e * GFLOP_PER_IMAGE / best_rate, 3),
         "matmul_gflops": round(matmul_rate, 1),
         "model_gflops_e2e": round(ours_e2e * GFLOP_PER_IMAGE, 1),
         "model_gflops_compute": round(ours_compute * GFLOP_PER_IMAGE, 1),
@@ -277,6 +307,7 @@ def main(argv=None):
         "rounds_images_per_s": {f"{who} {mode}": [round(x, 2) for x in v] for (who, mode), v in rates.items()},
         "last_loss": {f"{who} {mode}": round(v[-1], 4) for (who, mode), v in losses.items()},
         "rounds_matmul_gflops": [round(x, 1) for x in matmul["float32"]],
+        "rounds_matmul_gflops_by_library": {lib: [round(x, 1) for x in v] for lib, v in library_matmul.items()},
         "gflop_per_image": GFLOP_PER_IMAGE,
         "images_are": "source images per second; each gives 2 augmented views through the encoder",
         "batch_size": args.batch_size,

@@ -7,7 +7,7 @@ model of `benchmarks/bench_throughput.py`. Runs in its own virtualenv (see
 README.md beside this file) and prints one JSON line.
 
     /work/venvs/peer/bin/python benchmarks/peer/lightly_simclr.py --data IMAGES.npy \
-        --mode compute|e2e|imports [--layout nchw|channels_last] [--precision float32|bfloat16] [--workers 0] \
+        --mode compute|e2e|profile|imports [--layout nchw|channels_last] [--precision float32|bfloat16] [--workers 0] \
         [--steps 4] [--warmup 2]
 
 `compute`: the step on two pre-made float views held in memory. `e2e`: the
@@ -17,8 +17,11 @@ SimCLR's CIFAR-10 settings (colour jitter strength 0.5, no blur), as ours.
 `--precision bfloat16`: PyTorch's CPU mixed precision, the forward pass and
 the loss under `torch.autocast("cpu", dtype=torch.bfloat16)` (float32
 weights and optimizer; autocast runs convolutions and matmuls in bfloat16),
-the counterpart of ours under Keras's `mixed_bfloat16`. `imports`: only the
-peak RSS once torch, torchvision and lightly are imported (no `--data`).
+the counterpart of ours under Keras's `mixed_bfloat16`. `profile`: `compute`,
+then as many steps again under `torch.profiler`; the JSON line adds `ops`,
+each op's self time per step with its region and autograd node
+(`profile_regions`; `../profile_step.py` reads it). `imports`: only the peak
+RSS once torch, torchvision and lightly are imported (no `--data`).
 """
 
 import argparse
@@ -59,7 +62,11 @@ class SimCLRNet(nn.Module):
         self.projection_head = SimCLRProjectionHead(512, 512, 128)
 
     def forward(self, x):
-        return self.projection_head(self.backbone(x))
+        # Named regions for `--mode profile` (`profile_regions`); free when no profiler runs.
+        with torch.profiler.record_function("backbone"):
+            features = self.backbone(x)
+        with torch.profiler.record_function("head"):
+            return self.projection_head(features)
 
 
 class TwoViews(torch.utils.data.Dataset):
@@ -74,6 +81,50 @@ class TwoViews(torch.utils.data.Dataset):
         return self.transform(Image.fromarray(self.images[index]))
 
 
+REGIONS = ("backbone", "head", "loss")
+
+
+def profile_regions(events):
+    """`{(region, node, op): [self_us, calls]}` of a `torch.profiler` event list (`prof.events()`).
+
+    `op` is the ATen op (or the profiler's own name of a region), counted by its self time so nothing is
+    counted twice; `region` is `backbone`, `head` or `loss` (the named regions of the forward pass; an op of
+    the backward pass belongs to the region of the forward op whose autograd node it runs, matched by
+    sequence number), `optimizer` (inside `Optimizer.step` / `zero_grad`) or `other`; `node` is that
+    autograd node's name (e.g. `ConvolutionBackward0`) for backward ops, else `""`.
+    """
+
+    def enclosing(event, test):
+        while event is not None and not test(event):
+            event = event.cpu_parent
+        return event
+
+    def forward_region(event):
+        found = enclosing(event, lambda e: e.name in REGIONS or e.name.startswith("Optimizer."))
+        if found is None:
+            return None
+        return "optimizer" if found.name.startswith("Optimizer.") else found.name
+
+    region_of_sequence = {}
+    for event in events:
+        if event.sequence_nr >= 0 and not event.name.startswith("autograd::"):
+            region = forward_region(event)
+            if region in REGIONS:
+                region_of_sequence.setdefault(event.sequence_nr, region)
+    table = {}
+    for event in events:
+        node = enclosing(event, lambda e: e.name.startswith("autograd::engine::evaluate_function: "))
+        if node is not None:
+            region = region_of_sequence.get(node.sequence_nr, "other")
+            node_name = node.name.split(": ", 1)[1]
+        else:
+            region, node_name = forward_region(event) or "other", ""
+        entry = table.setdefault((region, node_name, event.name), [0.0, 0])
+        entry[0] += event.self_cpu_time_total
+        entry[1] += 1
+    return table
+
+
 def _cycle(loader):
     while True:
         yield from loader
@@ -82,7 +133,7 @@ def _cycle(loader):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", help="uint8 .npy [N, 32, 32, 3] (compute, e2e)")
-    parser.add_argument("--mode", choices=("compute", "e2e", "imports"), required=True)
+    parser.add_argument("--mode", choices=("compute", "e2e", "imports", "profile"), required=True)
     parser.add_argument("--layout", choices=("nchw", "channels_last"), default="nchw")
     parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (e2e)")
@@ -96,7 +147,7 @@ def main(argv=None):
         print(json.dumps({"self_peak_rss_mib": peak, "mode": args.mode, "torch": torch.__version__}), flush=True)
         return
     if args.data is None:
-        parser.error("--data is required for compute and e2e")
+        parser.error("--data is required for compute, e2e and profile")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     fmt = torch.channels_last if args.layout == "channels_last" else torch.contiguous_format
@@ -107,7 +158,7 @@ def main(argv=None):
     optimizer = torch.optim.SGD(model.parameters(), lr=0.06, momentum=0.9)
     model.train()
 
-    if args.mode == "compute":
+    if args.mode in ("compute", "profile"):
         generator = torch.Generator().manual_seed(0)
         shape = (args.batch_size, 3, 32, 32)
         fixed = [torch.rand(shape, generator=generator).contiguous(memory_format=fmt) for _ in range(2)]
@@ -129,7 +180,8 @@ def main(argv=None):
         x0, x1 = x0.contiguous(memory_format=fmt), x1.contiguous(memory_format=fmt)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bfloat16"):
             z0, z1 = model(x0), model(x1)
-            loss = criterion(z0, z1)
+            with torch.profiler.record_function("loss"):
+                loss = criterion(z0, z1)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -140,6 +192,20 @@ def main(argv=None):
     start = time.perf_counter()
     losses = [step() for _ in range(args.steps)]
     seconds = time.perf_counter() - start
+    profile = {}
+    if args.mode == "profile":
+        # The timed steps above ran without the profiler; these are profiled, and their op times divided by
+        # their number are each op's time per step.
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            start_profiled = time.perf_counter()
+            for _ in range(args.steps):
+                step()
+            profiled = time.perf_counter() - start_profiled
+        ops = [
+            {"region": r, "node": n, "op": o, "ms_per_step": t / 1e3 / args.steps, "calls_per_step": c / args.steps}
+            for (r, n, o), (t, c) in profile_regions(prof.events()).items()
+        ]
+        profile = {"profiled_step_seconds": profiled / args.steps, "ops": sorted(ops, key=lambda e: -e["ms_per_step"])}
     print(
         json.dumps(
             {
@@ -154,6 +220,7 @@ def main(argv=None):
                 "threads": torch.get_num_threads(),
                 "torch": torch.__version__,
                 "torchvision": torchvision.__version__,
+                **profile,
             }
         ),
         flush=True,
