@@ -3,6 +3,7 @@ in a fresh process, from its start to its exit (the install excluded), and recor
 
     python benchmarks/bench_quickstart.py [--rounds 3] [--out FILE]
     python benchmarks/bench_quickstart.py --onednn-isa avx2 --out FILE   # a proxy, see below
+    python benchmarks/bench_quickstart.py --onednn-off --out FILE        # the same proxy of TensorFlow's default
 
 JSON keys: `printed` (what the last round printed), `wall_seconds` (median over the rounds) and
 `rounds_wall_seconds`, the run's `train_seconds`,
@@ -14,6 +15,11 @@ chose, `bar_seconds` (120 on a CPU with AVX-512, 180 without: issue #19) and `ma
 `precision: auto` picks without native bfloat16. It estimates, on an AVX-512 machine, how the quick-start
 fares on an AVX2-only CPU; it is not a measurement of one (clock, cores and caches differ), and its JSON
 says so (`proxy`).
+
+`--onednn-off` runs TensorFlow with its oneDNN kernels off (`TF_ENABLE_ONEDNN_OPTS=0`) and float32: TensorFlow's
+own default on a Linux CPU without AVX512_VNNI, AVX512_BF16, AVX_VNNI or AMX (every AVX2-only CPU), which
+`import keras_contrastive` now overrides there (`hardware.configure_onednn`). Beside `--onednn-isa avx2` it
+estimates what that override is worth on such a CPU; neither flag is for users.
 """
 
 import argparse
@@ -53,6 +59,7 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=1, help="fresh runs to time (default 1)")
     parser.add_argument("--run-dir", default=os.path.join("runs", "bench-quickstart"))
     parser.add_argument("--onednn-isa", choices=["avx2"], help="cap oneDNN at this ISA (an estimate, see above)")
+    parser.add_argument("--onednn-off", action="store_true", help="TensorFlow's default on AVX2 CPUs (see above)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="recipe override")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "bench_quickstart.json"))
     args = parser.parse_args(argv)
@@ -61,6 +68,9 @@ def main(argv=None):
     overrides = list(args.set)
     if args.onednn_isa:
         env["ONEDNN_MAX_CPU_ISA"] = args.onednn_isa.upper()
+        overrides.append("train.precision=float32")
+    if args.onednn_off:
+        env["TF_ENABLE_ONEDNN_OPTS"] = "0"
         overrides.append("train.precision=float32")
     walls, results = [], []
     for i in range(args.rounds):
@@ -77,7 +87,8 @@ def main(argv=None):
     from keras_contrastive.runs.core import resolve_precision
 
     cpu = cpu_info()
-    precision = resolve_precision(recipe["train"]["precision"], cpu["flags"] if not args.onednn_isa else ["avx2"])
+    proxy_flags = ["avx2"] if args.onednn_isa or args.onednn_off else cpu["flags"]
+    precision = resolve_precision(recipe["train"]["precision"], proxy_flags)
     last = results[-1]
     result = {
         "wall_seconds": round(statistics.median(walls), 1),
@@ -88,11 +99,14 @@ def main(argv=None):
         "margin_over_raw_points": round(100 * (last["linear_probe_top1"] - last["raw_pixel_top1"]), 2),
         "margin_over_random_init_points": round(100 * (last["linear_probe_top1"] - last["random_init_top1"]), 2),
         "precision": precision,
-        "bar_seconds": 180 if args.onednn_isa or "avx512f" not in cpu["flags"] else 120,
+        "bar_seconds": 180 if args.onednn_isa or args.onednn_off or "avx512f" not in cpu["flags"] else 120,
         "proxy": (
             "oneDNN capped at AVX2 on an AVX-512 machine (ONEDNN_MAX_CPU_ISA=AVX2), float32: an estimate of an "
             "AVX2-only CPU, not a measurement of one"
             if args.onednn_isa
+            else "TensorFlow's oneDNN kernels off (TF_ENABLE_ONEDNN_OPTS=0), float32: TensorFlow's default on an "
+            "AVX2-only CPU, estimated on an AVX-512 machine"
+            if args.onednn_off
             else None
         ),
         # What the last round printed (the Keras progress bar's lines end in carriage returns: its last state).

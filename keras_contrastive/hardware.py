@@ -10,7 +10,13 @@ import os
 import platform
 
 # The flags that matter for TensorFlow's CPU kernels (oneDNN picks its code path from them).
-KEY_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_bf16")
+KEY_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8")
+
+# TensorFlow turns its oneDNN kernels on by default on Linux only for CPUs with one of these flags
+# (`DefaultOneDnnPolicy` in tensorflow/core/util/port.cc, TF 2.9 to 2.21); elsewhere every op runs TensorFlow's
+# own Eigen kernels, which its pip wheel builds for AVX without FMA.
+TENSORFLOW_ONEDNN_DEFAULT_FLAGS = ("avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16")
+ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
 
 
 def _read_cpuinfo(path="/proc/cpuinfo"):
@@ -63,3 +69,38 @@ def cpu_info(path="/proc/cpuinfo"):
         "cores": os.cpu_count(),
         "machine": platform.machine(),
     }
+
+
+def tensorflow_onednn_default(flags):
+    """Whether TensorFlow turns its oneDNN kernels on by itself on a CPU with these flags (Linux x86)."""
+    return bool(set(flags) & set(TENSORFLOW_ONEDNN_DEFAULT_FLAGS))
+
+
+def onednn_wanted(flags):
+    """Whether TensorFlow should run its oneDNN kernels on a CPU with these flags: on every CPU with AVX2 and
+    FMA. oneDNN generates AVX2 + FMA (or AVX-512) code at run time; TensorFlow's Eigen kernels, which run
+    instead when oneDNN is off, are built for AVX without FMA (TensorFlow says so at import on such a CPU). Not
+    yet measured on an AVX2-only CPU; `benchmarks/README.md` ("oneDNN on AVX2 CPUs") has the proxy measured on
+    an AVX-512 one and the command to measure it."""
+    return {"avx2", "fma"} <= set(flags)
+
+
+def configure_onednn(environ=None, flags=None):
+    """Turns TensorFlow's oneDNN kernels on where `onednn_wanted` and TensorFlow's own default leaves them off,
+    by setting `TF_ENABLE_ONEDNN_OPTS=1` in `environ` (default `os.environ`); a value the user set is kept.
+
+    TensorFlow reads the variable once, when it is imported, so this runs when `keras_contrastive` is
+    imported, before any TensorFlow import of the package.
+
+    Returns:
+        `"user"` (the variable was set already), `"enabled"` (set to 1 here) or `"default"` (TensorFlow's
+        default is already what `onednn_wanted` says; nothing set).
+    """
+    environ = os.environ if environ is None else environ
+    if ONEDNN_ENV in environ:
+        return "user"
+    flags = _read_cpuinfo()[1] if flags is None else set(flags)
+    if onednn_wanted(flags) and not tensorflow_onednn_default(flags):
+        environ[ONEDNN_ENV] = "1"
+        return "enabled"
+    return "default"
