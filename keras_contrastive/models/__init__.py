@@ -8,11 +8,12 @@ from keras_contrastive.models.clip import CLIP
 from keras_contrastive.models.contrastive_model import ContrastiveModel
 from keras_contrastive.models.moco import MoCo
 from keras_contrastive.models.momentum_model import MomentumContrastiveModel
+from keras_contrastive.models.siglip import SigLIP
 from keras_contrastive.models.simclr import SimCLR
 from keras_contrastive.models.simcse import SimCSE
 from keras_contrastive.models.swav import SwAV
 
-METHODS = {"simclr": SimCLR, "moco": MoCo, "byol": BYOL, "simcse": SimCSE, "swav": SwAV, "clip": CLIP}
+METHODS = {"simclr": SimCLR, "moco": MoCo, "byol": BYOL, "simcse": SimCSE, "swav": SwAV, "clip": CLIP, "siglip": SigLIP}
 
 
 def get_method(name):
@@ -29,6 +30,7 @@ __all__ = [
     "ContrastiveModel",
     "MoCo",
     "MomentumContrastiveModel",
+    "SigLIP",
     "SimCLR",
     "SimCSE",
     "SwAV",
