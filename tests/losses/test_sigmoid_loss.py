@@ -1,5 +1,6 @@
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -136,7 +137,6 @@ def _run_on_replicas(strategy, x, y, scale, bias, **kwargs):
 
     inputs = strategy.experimental_distribute_values_from_function(value_fn)
 
-    @tf.function
     def step(x_local, y_local):
         t, b = tf.constant(scale), tf.constant(bias)
         with tf.GradientTape() as tape:
@@ -145,7 +145,10 @@ def _run_on_replicas(strategy, x, y, scale, bias, **kwargs):
             loss = distributed.scale_loss_for_replicas(loss)
         return loss, accuracy, tape.gradient(loss, [x_local, y_local, t, b])
 
-    losses, accuracies, grads = strategy.run(step, args=inputs)
+    # A plain replica function inside one tf.function, as Keras's train step: a tf.function handed to
+    # strategy.run leaves its ops without a device under MultiWorkerMirroredStrategy, and the all-reduce of
+    # the all-gather's gradient then has no destination.
+    losses, accuracies, grads = tf.function(lambda: strategy.run(step, args=inputs))()
     local = strategy.experimental_local_results
     return (
         sum(float(v) for v in local(losses)),
@@ -225,3 +228,64 @@ def test_four_replicas_pass_the_blocks_round_the_ring_and_equal_one_device(tmp_p
     assert result["rings"] == [[(r + k) % 4 for k in range(4)] for r in range(4)]
     assert result["loss"][1] == pytest.approx(result["loss"][0], rel=1e-5)
     assert result["gradient_difference"] <= 1e-5
+
+
+TWO_WORKERS = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np, tensorflow as tf
+    sys.path.insert(0, sys.argv[1])
+    from test_sigmoid_loss import _run_on_replicas
+
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    rng = np.random.default_rng(8)
+    x, y = (rng.normal(size=(8, 5)).astype("float32") for _ in range(2))
+    loss, _, grads = _run_on_replicas(strategy, x, y, 5.0, -2.0)  # this worker's replica only
+    print(json.dumps({"loss": loss, "grads": [np.asarray(g).tolist() for g in grads]}))
+    """
+)
+
+
+def test_two_worker_processes_equal_one_device(tmp_path):
+    # MultiWorkerMirroredStrategy: one replica per process on 127.0.0.1, the ring's all-gather between them.
+    sockets = [socket.socket() for _ in range(2)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    workers = [f"127.0.0.1:{s.getsockname()[1]}" for s in sockets]
+    for s in sockets:
+        s.close()
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    env.update({"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": os.pathsep.join(sys.path)})
+    procs = []
+    try:
+        for index in range(2):
+            config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", TWO_WORKERS, here],
+                    env={**env, "TF_CONFIG": json.dumps(config)},
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
+        outputs = [p.communicate(timeout=240) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    results = []
+    for p, (out, err) in zip(procs, outputs):
+        assert p.returncode == 0, err[-3000:]
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    rng = np.random.default_rng(8)
+    x, y = (rng.normal(size=(8, 5)).astype("float32") for _ in range(2))
+    np.testing.assert_allclose(sum(r["loss"] for r in results), reference_sigmoid_loss(x, y, 5.0, -2.0), rtol=1e-5)
+    expected = reference_gradients(x, y, 5.0, -2.0)
+    for i in (0, 1):  # each worker's gradient w.r.t. its shard is that shard's slice of the one-device gradient
+        got = np.concatenate([np.asarray(r["grads"][i]) for r in results])
+        np.testing.assert_allclose(got, expected[i], rtol=1e-4, atol=1e-6)
+    for i in (2, 3):  # the strategy sums the workers' gradients of t and b
+        assert sum(r["grads"][i] for r in results) == pytest.approx(expected[i], rel=1e-4, abs=1e-6)
