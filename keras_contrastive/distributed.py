@@ -96,6 +96,21 @@ def cross_replica_sum(tensor):
     return ctx.all_reduce(tf.distribute.ReduceOp.SUM, tensor)
 
 
+def cross_replica_mean(tensor):
+    """Averages `tensor` over replicas (identity with one replica).
+
+    The mean over the global batch of a statistic each replica computes as a
+    mean over its own equal-sized shard (DINO's center, batch moments), so
+    every replica holds the value one device computes on the global batch.
+    Differentiable: the all-reduce's gradient all-reduces the upstream
+    gradient.
+    """
+    ctx = _replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return tensor
+    return ctx.all_reduce(tf.distribute.ReduceOp.MEAN, tensor)
+
+
 def scale_loss_for_replicas(loss):
     """Divides a per-replica loss by the replica count.
 
