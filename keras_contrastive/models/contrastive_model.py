@@ -8,7 +8,9 @@ serialization with nested models stored by `keras.layers.serialize`.
 
 A method implements `compute_contrastive_loss(views, training)` and returns
 `(loss, logs, features)`; it declares its extra metric names in
-`extra_metric_names` and builds its own heads in `__init__`.
+`extra_metric_names` and builds its own heads in `__init__`. A method that
+trains on labels (SupCon) sets `requires_labels = True`: it then gets
+`labels=` too, and a batch without labels is an error.
 """
 
 import copy
@@ -25,7 +27,8 @@ class ContrastiveModel(keras.Model):
     """Base class for self-supervised methods trained with `model.fit`.
 
     Training data are dicts `{"views": (view_1, ..., view_k)}`, optionally
-    with `"label"` (used only by the online probe). Calling the model returns
+    with `"label"` (used by the online probe, and by the loss of a method
+    with `requires_labels`). Calling the model returns
     the encoder's features, so `predict` gives representations.
 
     Args:
@@ -41,7 +44,8 @@ class ContrastiveModel(keras.Model):
     extra_metric_names = ()
     # What the encoder reads: "image", "text" or "image_text" (recipes and the run layer dispatch on it).
     modality = "image"
-    # Whether every training batch must carry "label" (supervised methods), not only for the online probe.
+    # True: the loss trains on labels (SupCon), compute_contrastive_loss takes `labels=`, every batch has "label"
+    # (not only for the online probe).
     requires_labels = False
 
     def __init__(self, encoder, probe_classes=None, **kwargs):
@@ -117,7 +121,9 @@ class ContrastiveModel(keras.Model):
     def compute_contrastive_loss(self, views, training=False):
         """Returns `(loss, logs, features)`: the scalar loss, a dict of extra
         metric values named in `extra_metric_names`, and the encoder features
-        of the first view (for the online probe). A method may return a
+        of the first view (for the online probe). A method with
+        `requires_labels` takes `labels` (`[B]` integer class ids) as a third
+        argument. A method may return a
         fourth element, handed to `after_step(state)` after the optimizer
         step (MoCo's keys to enqueue): under `MirroredStrategy` replicas are
         traced in parallel threads, so per-step tensors must not be kept on
@@ -143,7 +149,15 @@ class ContrastiveModel(keras.Model):
 
     def _forward(self, data, training):
         views, labels = self._unpack(data)
-        loss, logs, features, *state = self.compute_contrastive_loss(views, training=training)
+        if self.requires_labels:
+            if labels is None:
+                raise ValueError(
+                    f"{type(self).__name__} trains on labels: every batch needs 'label' (integer class ids) beside "
+                    "'views'; pass labels= to keras_contrastive.data.pretrain_dataset."
+                )
+            loss, logs, features, *state = self.compute_contrastive_loss(views, training=training, labels=labels)
+        else:
+            loss, logs, features, *state = self.compute_contrastive_loss(views, training=training)
         total = loss
         if self.probe is not None and labels is not None:
             probe_logits = ops.cast(self.probe(ops.stop_gradient(features)), "float32")

@@ -38,7 +38,14 @@ def _build(name, sync=True):
 
 def _batch(seed=0):
     rng = np.random.default_rng(seed)
-    return {"views": tuple(rng.random((8, 16, 16, 1), dtype=np.float32) for _ in range(2))}
+    # Labels too, for the methods that train on them (requires_labels); the others ignore them.
+    views = tuple(rng.random((8, 16, 16, 1), dtype=np.float32) for _ in range(2))
+    return {"views": views, "label": rng.permutation([0, 0, 0, 1, 1, 1, 2, 2])}
+
+
+def _loss(model, batch):
+    labels = {"labels": batch["label"]} if model.requires_labels else {}
+    return float(model.compute_contrastive_loss(batch["views"], training=True, **labels)[0])
 
 
 @pytest.mark.parametrize("name", IMAGE_METHODS)
@@ -49,17 +56,17 @@ def test_every_method_on_two_replicas_equals_one_device(name):
 
 @pytest.mark.parametrize("name", IMAGE_METHODS)
 def test_every_method_mixed_float16_loss_is_finite_and_close(name):
-    batch = _batch(1)["views"]
+    batch = _batch(1)
     keras.utils.set_random_seed(2)
     reference = _build(name, sync=False)
-    loss32 = float(reference.compute_contrastive_loss(batch, training=True)[0])
+    loss32 = _loss(reference, batch)
     try:
         keras.config.set_dtype_policy("mixed_float16")
         mixed = _build(name, sync=False)
     finally:
         keras.config.set_dtype_policy("float32")
     mixed.set_weights(reference.get_weights())
-    loss16 = float(mixed.compute_contrastive_loss(batch, training=True)[0])
+    loss16 = _loss(mixed, batch)
     assert np.isfinite(loss16) and abs(loss16 - loss32) <= 1e-2, (loss16, loss32)
 
 
