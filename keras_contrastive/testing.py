@@ -178,7 +178,7 @@ def run_on_replicas(strategy, fn, *global_arrays):
         gradient of each replica's (summed) result w.r.t. its shards,
         concatenated back into one global array per input. Summed over the
         replicas of a `MirroredStrategy`, these gradients are those a
-        training step applies.
+        training step applies; `None` for an input without gradient.
     """
     n = strategy.num_replicas_in_sync
     shards = [np.split(np.asarray(a), n) for a in global_arrays]
@@ -198,5 +198,8 @@ def run_on_replicas(strategy, fn, *global_arrays):
 
     results, grads = strategy.run(step, args=inputs)
     results = [v.numpy() for v in strategy.experimental_local_results(results)]
-    grads = [np.concatenate([g.numpy() for g in strategy.experimental_local_results(gr)]) for gr in grads]
+    grads = [
+        None if gr is None else np.concatenate([g.numpy() for g in strategy.experimental_local_results(gr)])
+        for gr in grads
+    ]
     return results, grads
