@@ -12,8 +12,18 @@ from keras_contrastive.models.siglip import SigLIP
 from keras_contrastive.models.simclr import SimCLR
 from keras_contrastive.models.simcse import SimCSE
 from keras_contrastive.models.swav import SwAV
+from keras_contrastive.models.vicreg import VICReg
 
-METHODS = {"simclr": SimCLR, "moco": MoCo, "byol": BYOL, "simcse": SimCSE, "swav": SwAV, "clip": CLIP, "siglip": SigLIP}
+METHODS = {
+    "simclr": SimCLR,
+    "moco": MoCo,
+    "byol": BYOL,
+    "simcse": SimCSE,
+    "swav": SwAV,
+    "clip": CLIP,
+    "siglip": SigLIP,
+    "vicreg": VICReg,
+}
 
 
 def get_method(name):
@@ -34,6 +44,7 @@ __all__ = [
     "SimCLR",
     "SimCSE",
     "SwAV",
+    "VICReg",
     "METHODS",
     "get_method",
 ]
