@@ -6,6 +6,7 @@ file (the shared tests in `tests/models/test_registry.py` then cover it)."""
 from keras_contrastive.models.byol import BYOL
 from keras_contrastive.models.clip import CLIP
 from keras_contrastive.models.contrastive_model import ContrastiveModel
+from keras_contrastive.models.dino import DINO
 from keras_contrastive.models.moco import MoCo
 from keras_contrastive.models.momentum_model import MomentumContrastiveModel
 from keras_contrastive.models.siglip import SigLIP
@@ -23,6 +24,7 @@ METHODS = {
     "clip": CLIP,
     "siglip": SigLIP,
     "vicreg": VICReg,
+    "dino": DINO,
 }
 
 
@@ -38,6 +40,7 @@ __all__ = [
     "BYOL",
     "CLIP",
     "ContrastiveModel",
+    "DINO",
     "MoCo",
     "MomentumContrastiveModel",
     "SigLIP",
