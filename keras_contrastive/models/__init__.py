@@ -12,6 +12,7 @@ from keras_contrastive.models.momentum_model import MomentumContrastiveModel
 from keras_contrastive.models.siglip import SigLIP
 from keras_contrastive.models.simclr import SimCLR
 from keras_contrastive.models.simcse import SimCSE
+from keras_contrastive.models.supcon import SupCon
 from keras_contrastive.models.swav import SwAV
 from keras_contrastive.models.vicreg import VICReg
 
@@ -25,6 +26,7 @@ METHODS = {
     "siglip": SigLIP,
     "vicreg": VICReg,
     "dino": DINO,
+    "supcon": SupCon,
 }
 
 
@@ -46,6 +48,7 @@ __all__ = [
     "SigLIP",
     "SimCLR",
     "SimCSE",
+    "SupCon",
     "SwAV",
     "VICReg",
     "METHODS",
