@@ -13,6 +13,7 @@ from keras_contrastive.models.siglip import SigLIP
 from keras_contrastive.models.simclr import SimCLR
 from keras_contrastive.models.simcse import SimCSE
 from keras_contrastive.models.supcon import SupCon
+from keras_contrastive.models.supervised import Supervised
 from keras_contrastive.models.swav import SwAV
 from keras_contrastive.models.vicreg import VICReg
 
@@ -27,6 +28,7 @@ METHODS = {
     "vicreg": VICReg,
     "dino": DINO,
     "supcon": SupCon,
+    "supervised": Supervised,
 }
 
 
@@ -49,6 +51,7 @@ __all__ = [
     "SimCLR",
     "SimCSE",
     "SupCon",
+    "Supervised",
     "SwAV",
     "VICReg",
     "METHODS",
