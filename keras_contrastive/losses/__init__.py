@@ -1,5 +1,6 @@
 """Losses shared by the methods."""
 
+from keras_contrastive.losses.barlow_twins import barlow_twins_loss
 from keras_contrastive.losses.byol import byol_loss
 from keras_contrastive.losses.contrastive import info_nce, nt_xent, top1_accuracy
 from keras_contrastive.losses.dino import dino_loss, teacher_batch_center
@@ -9,6 +10,7 @@ from keras_contrastive.losses.swav import sinkhorn_knopp, swav_loss
 from keras_contrastive.losses.vicreg import vicreg_loss
 
 __all__ = [
+    "barlow_twins_loss",
     "byol_loss",
     "dino_loss",
     "info_nce",

@@ -3,6 +3,7 @@
 Adding a method: one file here, one entry in `METHODS`, one recipe, one test
 file (the shared tests in `tests/models/test_registry.py` then cover it)."""
 
+from keras_contrastive.models.barlow_twins import BarlowTwins
 from keras_contrastive.models.byol import BYOL
 from keras_contrastive.models.clip import CLIP
 from keras_contrastive.models.contrastive_model import ContrastiveModel
@@ -26,6 +27,7 @@ METHODS = {
     "clip": CLIP,
     "siglip": SigLIP,
     "vicreg": VICReg,
+    "barlow_twins": BarlowTwins,
     "dino": DINO,
     "supcon": SupCon,
     "supervised": Supervised,
@@ -41,6 +43,7 @@ def get_method(name):
 
 
 __all__ = [
+    "BarlowTwins",
     "BYOL",
     "CLIP",
     "ContrastiveModel",

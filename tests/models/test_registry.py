@@ -22,10 +22,14 @@ def _build(name, sync=True):
     if "synchronized_bn" in parameters:
         method["synchronized_bn"] = sync
     # Small heads: a 4096-wide BatchNorm layer over 16 examples has near-zero
-    # variances whose float32 round-off alone exceeds the 1e-5 tolerance.
+    # variances whose float32 round-off alone exceeds the 1e-5 tolerance, and
+    # Barlow Twins' loss over a 2048-wide output sums 4M squared correlations
+    # (about 5,000 for 8 examples), whose round-off exceeds both tolerances.
     for key in ("projection_hidden_dim", "prediction_hidden_dim"):
         if key in parameters:
             method[key] = 64
+    if "projection_dim" in parameters:
+        method["projection_dim"] = 32
     recipe = recipes.validate(
         {
             "method": method,
