@@ -23,13 +23,14 @@ def _build(name, sync=True):
         method["synchronized_bn"] = sync
     # Small heads: a 4096-wide BatchNorm layer over 16 examples has near-zero
     # variances whose float32 round-off alone exceeds the 1e-5 tolerance, and
-    # Barlow Twins' loss over a 2048-wide output sums 4M squared correlations
-    # (about 5,000 for 8 examples), whose round-off exceeds both tolerances.
+    # Barlow Twins' loss sums the d x d cross-correlations of d-wide outputs
+    # standardised over 8 examples: at d = 32 (a loss of about 30) one SGD
+    # step's round-off across replicas is 2.7e-5, beyond 1e-5; d = 8 keeps it within.
     for key in ("projection_hidden_dim", "prediction_hidden_dim"):
         if key in parameters:
             method[key] = 64
     if "projection_dim" in parameters:
-        method["projection_dim"] = 32
+        method["projection_dim"] = 8 if name == "barlow_twins" else 32
     recipe = recipes.validate(
         {
             "method": method,
@@ -71,7 +72,9 @@ def test_every_method_mixed_float16_loss_is_finite_and_close(name):
         keras.config.set_dtype_policy("float32")
     mixed.set_weights(reference.get_weights())
     loss16 = _loss(mixed, batch)
-    assert np.isfinite(loss16) and abs(loss16 - loss32) <= 1e-2, (loss16, loss32)
+    # float16 keeps about 3 significant digits: a loss summed over dimensions (VICReg, Barlow Twins: about
+    # 30 here) is compared relatively (0.5 %), a loss of a few units to 1e-2.
+    assert np.isfinite(loss16) and abs(loss16 - loss32) <= max(1e-2, 5e-3 * abs(loss32)), (loss16, loss32)
 
 
 @pytest.mark.parametrize("name", IMAGE_METHODS)
