@@ -55,6 +55,34 @@ def cross_replica_concat(tensor, axis=0):
     return ctx.all_gather(tensor, axis=axis)
 
 
+def ring_shards(tensor):
+    """Every replica's shard of `tensor`, in ring order from this replica's own: `[own, next, ...]`.
+
+    Replica `r` gets the shards of replicas `r, r + 1, ..., r - 1 (mod R)`,
+    so step `k` of a loop over them sees the shard `k` hops round the ring
+    (SigLIP's chunked loss, Zhai et al., 2023, section 3.3) and step 0 is
+    always the replica's own. TensorFlow's replica context offers no
+    collective permute on CPU (nor under `MultiWorkerMirroredStrategy`), so
+    the shards come from one all-gather, as in `cross_replica_concat`: each
+    replica receives the same `R - 1` shards a full trip round the ring
+    would bring it, and the gradient goes back to each shard's owner.
+    Shards must all have the same size, as for `global_offset`.
+
+    Args:
+        tensor: Tensor `[local_batch, ...]`. This replica's shard.
+
+    Returns:
+        A list of `R` tensors shaped like `tensor` (`[tensor]` with one replica).
+    """
+    ctx = _replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return [tensor]
+    n = ctx.num_replicas_in_sync
+    gathered = ctx.all_gather(tensor, axis=0)
+    shards = tf.reshape(gathered, tf.concat([[n, -1], tf.shape(tensor)[1:]], axis=0))
+    return [tf.ensure_shape(s, tensor.shape) for s in tf.unstack(tf.roll(shards, -replica_id(), axis=0), num=n)]
+
+
 def global_offset(local_size):
     """Index of this replica's first row in a `cross_replica_concat` result."""
     return replica_id() * tf.cast(local_size, tf.int32)
@@ -66,6 +94,21 @@ def cross_replica_sum(tensor):
     if ctx is None or ctx.num_replicas_in_sync == 1:
         return tensor
     return ctx.all_reduce(tf.distribute.ReduceOp.SUM, tensor)
+
+
+def cross_replica_mean(tensor):
+    """Averages `tensor` over replicas (identity with one replica).
+
+    The mean over the global batch of a statistic each replica computes as a
+    mean over its own equal-sized shard (DINO's center, batch moments), so
+    every replica holds the value one device computes on the global batch.
+    Differentiable: the all-reduce's gradient all-reduces the upstream
+    gradient.
+    """
+    ctx = _replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return tensor
+    return ctx.all_reduce(tf.distribute.ReduceOp.MEAN, tensor)
 
 
 def scale_loss_for_replicas(loss):

@@ -66,9 +66,9 @@ def in_multi_worker_mode(strategy):
 
 
 def untracked_cache(layer, name):
-    """A plain dict stored on `layer` without Keras's attribute tracking (`layer.__dict__`): SwAV keeps its
-    per-resolution views of the encoder there, whose layers (shared weights) belong to, and are saved with,
-    the encoder only."""
+    """A plain dict stored on `layer` without Keras's attribute tracking (`layer.__dict__`): a method keeps its
+    per-resolution views of the encoder there (`ContrastiveModel._encoder_for`, for multi-crop), whose layers
+    (shared weights) belong to, and are saved with, the encoder only."""
     return layer.__dict__.setdefault(name, {})
 
 

@@ -167,3 +167,39 @@ def run_train_step_test(model, batch, optimizer=None):
     after = [w.numpy() for w in model.trainable_weights]
     assert _weights_max_diff(before, after) > 0, "no trainable weight changed"
     return history
+
+
+def run_on_replicas(strategy, fn, *global_arrays):
+    """Runs `fn` on every replica of `strategy` with its contiguous shard of
+    each global array (replica order, as `cross_replica_concat`).
+
+    Returns:
+        `(results, gradients)`: each replica's result as numpy, and the
+        gradient of each replica's (summed) result w.r.t. its shards,
+        concatenated back into one global array per input. Summed over the
+        replicas of a `MirroredStrategy`, these gradients are those a
+        training step applies; `None` for an input without gradient.
+    """
+    n = strategy.num_replicas_in_sync
+    shards = [np.split(np.asarray(a), n) for a in global_arrays]
+
+    def value_fn(ctx):
+        return tuple(tf.constant(s[ctx.replica_id_in_sync_group]) for s in shards)
+
+    inputs = strategy.experimental_distribute_values_from_function(value_fn)
+
+    @tf.function
+    def step(*xs):
+        with tf.GradientTape() as tape:
+            tape.watch(xs)
+            result = fn(*xs)
+            total = tf.reduce_sum(result)
+        return result, tape.gradient(total, xs)
+
+    results, grads = strategy.run(step, args=inputs)
+    results = [v.numpy() for v in strategy.experimental_local_results(results)]
+    grads = [
+        None if gr is None else np.concatenate([g.numpy() for g in strategy.experimental_local_results(gr)])
+        for gr in grads
+    ]
+    return results, grads

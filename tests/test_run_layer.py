@@ -208,3 +208,27 @@ def test_the_readme_tfsmlayer_snippet_trains_a_linear_head_on_an_export(monkeypa
     history, classifier = namespace["history"].history, namespace["classifier"]
     assert history["accuracy"][-1] > 0.6, history  # 10 classes: chance is 0.1
     assert [tuple(w.shape) for w in classifier.trainable_weights] == [(256, 10), (10,)]  # only the head trains
+
+
+def test_a_run_gives_labels_to_a_method_that_trains_on_them_even_without_the_probe(tmp_path):
+    # SupCon's loss reads every batch's labels: a batch without them is a ValueError in its train step.
+    recipe = recipes.validate(
+        {
+            "method": {"name": "supcon", "projection_dim": 8},
+            "encoder": {"name": "convnet", "width": 4, "stages": 2},
+            "data": {"source": "fashion_mnist_subset"},
+            "train": {"online_probe": False, "epochs": 1, "steps_per_epoch": 2, "batch_size": 32},
+            "evaluate": {"baselines": False},
+        }
+    )
+    metrics = runs.train(recipe, str(tmp_path / "run"), verbose=0)
+    assert metrics["method"] == "supcon" and np.isfinite(metrics["final_loss"]) and metrics["final_loss"] > 0
+    assert metrics["steps_per_epoch"] == 2
+
+    # On images without class folders there are no labels to give: an error naming the method and the fix.
+    (tmp_path / "flat").mkdir()
+    for i in range(8):
+        Image.fromarray(np.full((16, 16), 30 * i, np.uint8)).save(tmp_path / "flat" / f"{i}.png")
+    recipe = recipes.apply_overrides(recipe, [f"data.source=folder:{tmp_path / 'flat'}", "train.batch_size=4"])
+    with pytest.raises(recipes.RecipeError, match="supcon trains on labels, but .* is unlabeled: put each class"):
+        runs.train(recipe, str(tmp_path / "unlabeled"), verbose=0)

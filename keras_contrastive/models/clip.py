@@ -95,6 +95,8 @@ class CLIP(ContrastiveModel):
 
     modality = "image_text"
     extra_metric_names = ("contrastive_accuracy", "logit_scale")
+    # Scalars the optimizer must not decay (matched by variable name).
+    no_weight_decay_names = ("logit_scale",)
 
     def __init__(
         self,
@@ -111,11 +113,11 @@ class CLIP(ContrastiveModel):
         super().__init__(image_encoder, **kwargs)
         if not isinstance(text_encoder, keras.Model):
             raise ValueError(
-                "CLIP text_encoder must be a keras.Model mapping token ids to features (e.g. "
+                f"{type(self).__name__} text_encoder must be a keras.Model mapping token ids to features (e.g. "
                 f"keras_contrastive.text.build_text_encoder('minilm')), received {type(text_encoder).__name__}."
             )
         if int(embed_dim) < 1:
-            raise ValueError(f"CLIP embed_dim must be >= 1, received embed_dim={embed_dim!r}.")
+            raise ValueError(f"{type(self).__name__} embed_dim must be >= 1, received embed_dim={embed_dim!r}.")
         self.text_encoder = text_encoder
         self.embed_dim = int(embed_dim)
         self.logit_scale_init = float(logit_scale_init)
@@ -139,13 +141,13 @@ class CLIP(ContrastiveModel):
         self._text_features_fn = None
 
     def compile(self, optimizer="rmsprop", *args, **kwargs):
-        """`keras.Model.compile`, then `logit_scale` is added to the optimizer's weight-decay exclusions
-        (keeping those it already has)."""
+        """`keras.Model.compile`, then `no_weight_decay_names` (`logit_scale`) are added to the optimizer's
+        weight-decay exclusions (keeping those it already has)."""
         super().compile(optimizer, *args, **kwargs)
         inner = getattr(self.optimizer, "inner_optimizer", self.optimizer)  # LossScaleOptimizer wraps it
         if getattr(inner, "weight_decay", None) and hasattr(inner, "exclude_from_weight_decay"):
             names, variables = keras_internals.excluded_from_weight_decay(inner)
-            inner.exclude_from_weight_decay(var_names=sorted(names | {"logit_scale"}))
+            inner.exclude_from_weight_decay(var_names=sorted(names | set(self.no_weight_decay_names)))
             keras_internals.add_excluded_variables(inner, variables)
 
     # --- towers ---------------------------------------------------------------------------------------------
@@ -164,8 +166,8 @@ class CLIP(ContrastiveModel):
         if "float" in keras.backend.standardize_dtype(texts.dtype):
             if not self.lock_text:
                 raise ValueError(
-                    "CLIP received float text features, which stand for a frozen text tower: set lock_text=True, "
-                    "or pass int32 token ids."
+                    f"{type(self).__name__} received float text features, which stand for a frozen text tower: "
+                    "set lock_text=True, or pass int32 token ids."
                 )
             features = ops.cast(texts, "float32")
         else:

@@ -8,7 +8,9 @@ serialization with nested models stored by `keras.layers.serialize`.
 
 A method implements `compute_contrastive_loss(views, training)` and returns
 `(loss, logs, features)`; it declares its extra metric names in
-`extra_metric_names` and builds its own heads in `__init__`.
+`extra_metric_names` and builds its own heads in `__init__`. A method that
+trains on labels (SupCon) sets `requires_labels = True`: it then gets
+`labels=` too, and a batch without labels is an error.
 """
 
 import copy
@@ -25,7 +27,8 @@ class ContrastiveModel(keras.Model):
     """Base class for self-supervised methods trained with `model.fit`.
 
     Training data are dicts `{"views": (view_1, ..., view_k)}`, optionally
-    with `"label"` (used only by the online probe). Calling the model returns
+    with `"label"` (used by the online probe, and by the loss of a method
+    with `requires_labels`). Calling the model returns
     the encoder's features, so `predict` gives representations.
 
     Args:
@@ -41,7 +44,8 @@ class ContrastiveModel(keras.Model):
     extra_metric_names = ()
     # What the encoder reads: "image", "text" or "image_text" (recipes and the run layer dispatch on it).
     modality = "image"
-    # Whether every training batch must carry "label" (supervised methods), not only for the online probe.
+    # True: the loss trains on labels (SupCon), compute_contrastive_loss takes `labels=`, every batch has "label"
+    # (not only for the online probe).
     requires_labels = False
 
     def __init__(self, encoder, probe_classes=None, **kwargs):
@@ -117,7 +121,9 @@ class ContrastiveModel(keras.Model):
     def compute_contrastive_loss(self, views, training=False):
         """Returns `(loss, logs, features)`: the scalar loss, a dict of extra
         metric values named in `extra_metric_names`, and the encoder features
-        of the first view (for the online probe). A method may return a
+        of the first view (for the online probe). A method with
+        `requires_labels` takes `labels` (`[B]` integer class ids) as a third
+        argument. A method may return a
         fourth element, handed to `after_step(state)` after the optimizer
         step (MoCo's keys to enqueue): under `MirroredStrategy` replicas are
         traced in parallel threads, so per-step tensors must not be kept on
@@ -133,6 +139,56 @@ class ContrastiveModel(keras.Model):
         """Runs after each optimizer step (EMA target update, queue push).
         `state` is the optional fourth output of `compute_contrastive_loss`."""
 
+    def _encoder_for(self, shape):
+        """The encoder for crops of `shape` `(H, W, C)`: the encoder itself, or
+        for a functional encoder built for another size, its layers (shared
+        weights) re-applied to an input of that size."""
+        expected = self.encoder.input_shape if isinstance(self.encoder, keras.Model) else None
+        try:
+            fixed = tuple(expected[1:]) if expected is not None and not isinstance(expected, list) else None
+        except (AttributeError, TypeError):
+            fixed = None
+        if fixed is None or fixed == shape or not isinstance(self.encoder, keras.Model):
+            return self.encoder
+        # A plain dict attribute bypassing Keras tracking: the shared layers'
+        # weights belong to (and are saved with) the encoder only.
+        cache = keras_internals.untracked_cache(self, "_resolution_encoders")
+        if shape not in cache:
+            try:
+                other = keras.models.clone_model(
+                    self.encoder, input_tensors=keras.Input(shape), clone_function=lambda layer: layer
+                )
+            except Exception as e:
+                raise ValueError(
+                    f"{type(self).__name__} cannot run the encoder (built for {fixed}) on crops of size {shape}: "
+                    f"{e}. Use an encoder that accepts every crop size."
+                ) from e
+            if tuple(other.output_shape[1:]) != tuple(self.encoder.output_shape[1:]):
+                raise ValueError(
+                    f"{type(self).__name__}'s encoder gives features {tuple(other.output_shape[1:])} on crops of "
+                    f"size {shape} but {tuple(self.encoder.output_shape[1:])} on {fixed}: all crops need features of "
+                    "one size. A "
+                    "flattened output keeps the spatial size: use a crop size with the same last feature map (for a "
+                    "3-stage ConvNet, 24 to 31 pixels for 28), or global pooling (encoder.output_pool: average)."
+                )
+            cache[shape] = other
+        return cache[shape]
+
+    def _encode_by_resolution(self, views, training):
+        """Encoder features of every view, in view order, with one encoder
+        call per distinct crop size (BatchNorm statistics per size, as SwAV and DINO)."""
+        groups = {}
+        for i, view in enumerate(views):
+            groups.setdefault(tuple(view.shape[1:]), []).append(i)
+        features = [None] * len(views)
+        for shape, indices in groups.items():
+            batch = ops.concatenate([views[i] for i in indices], axis=0) if len(indices) > 1 else views[indices[0]]
+            out = self._encoder_for(shape)(batch, training=training)
+            chunks = ops.split(out, len(indices), axis=0) if len(indices) > 1 else [out]
+            for i, chunk in zip(indices, chunks):
+                features[i] = chunk
+        return features
+
     def _unpack(self, data):
         if not isinstance(data, dict) or "views" not in data:
             raise ValueError(
@@ -143,7 +199,15 @@ class ContrastiveModel(keras.Model):
 
     def _forward(self, data, training):
         views, labels = self._unpack(data)
-        loss, logs, features, *state = self.compute_contrastive_loss(views, training=training)
+        if self.requires_labels:
+            if labels is None:
+                raise ValueError(
+                    f"{type(self).__name__} trains on labels: every batch needs 'label' (integer class ids) beside "
+                    "'views'; pass labels= to keras_contrastive.data.pretrain_dataset."
+                )
+            loss, logs, features, *state = self.compute_contrastive_loss(views, training=training, labels=labels)
+        else:
+            loss, logs, features, *state = self.compute_contrastive_loss(views, training=training)
         total = loss
         if self.probe is not None and labels is not None:
             probe_logits = ops.cast(self.probe(ops.stop_gradient(features)), "float32")

@@ -3,7 +3,6 @@
 import keras
 from keras import ops
 
-from keras_contrastive import keras_internals
 from keras_contrastive.distributed import num_replicas
 from keras_contrastive.layers import ProjectionHead, Prototypes, Queue
 from keras_contrastive.losses import swav_loss
@@ -165,55 +164,6 @@ class SwAV(ContrastiveModel):
             return None
         steps = self.freeze_steps.value
         return ops.logical_or(steps < 0, ops.cast(self.optimizer.iterations, "int32") < steps)
-
-    def _encoder_for(self, shape):
-        """The encoder for crops of `shape` `(H, W, C)`: the encoder itself, or
-        for a functional encoder built for another size, its layers (shared
-        weights) re-applied to an input of that size."""
-        expected = self.encoder.input_shape if isinstance(self.encoder, keras.Model) else None
-        try:
-            fixed = tuple(expected[1:]) if expected is not None and not isinstance(expected, list) else None
-        except (AttributeError, TypeError):
-            fixed = None
-        if fixed is None or fixed == shape or not isinstance(self.encoder, keras.Model):
-            return self.encoder
-        # A plain dict attribute bypassing Keras tracking: the shared layers'
-        # weights belong to (and are saved with) the encoder only.
-        cache = keras_internals.untracked_cache(self, "_resolution_encoders")
-        if shape not in cache:
-            try:
-                other = keras.models.clone_model(
-                    self.encoder, input_tensors=keras.Input(shape), clone_function=lambda layer: layer
-                )
-            except Exception as e:
-                raise ValueError(
-                    f"SwAV cannot run the encoder (built for {fixed}) on crops of size {shape}: {e}. Use an encoder "
-                    "that accepts every crop size."
-                ) from e
-            if tuple(other.output_shape[1:]) != tuple(self.encoder.output_shape[1:]):
-                raise ValueError(
-                    f"SwAV's encoder gives features {tuple(other.output_shape[1:])} on crops of size {shape} but "
-                    f"{tuple(self.encoder.output_shape[1:])} on {fixed}: all crops need features of one size. A "
-                    "flattened output keeps the spatial size: use a crop size with the same last feature map (for a "
-                    "3-stage ConvNet, 24 to 31 pixels for 28), or global pooling (encoder.output_pool: average)."
-                )
-            cache[shape] = other
-        return cache[shape]
-
-    def _encode_by_resolution(self, views, training):
-        """Encoder features of every view, in view order, with one encoder
-        call per distinct crop size (BatchNorm statistics per size, as SwAV)."""
-        groups = {}
-        for i, view in enumerate(views):
-            groups.setdefault(tuple(view.shape[1:]), []).append(i)
-        features = [None] * len(views)
-        for shape, indices in groups.items():
-            batch = ops.concatenate([views[i] for i in indices], axis=0) if len(indices) > 1 else views[indices[0]]
-            out = self._encoder_for(shape)(batch, training=training)
-            chunks = ops.split(out, len(indices), axis=0) if len(indices) > 1 else [out]
-            for i, chunk in zip(indices, chunks):
-                features[i] = chunk
-        return features
 
     def compute_contrastive_loss(self, views, training=False):
         views = list(views)

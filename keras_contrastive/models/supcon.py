@@ -1,0 +1,105 @@
+"""SupCon: Khosla et al., 2020, https://arxiv.org/abs/2004.11362."""
+
+import keras
+from keras import ops
+
+from keras_contrastive.layers import ProjectionHead
+from keras_contrastive.losses import supcon_loss
+from keras_contrastive.models.contrastive_model import ContrastiveModel
+
+
+@keras.saving.register_keras_serializable(package="keras_contrastive")
+class SupCon(ContrastiveModel):
+    """Supervised contrastive learning: the labels say which views are positives.
+
+    Every view goes through the encoder and an MLP projection head in one
+    batched call; `losses.supcon_loss` (`L_out`) pulls together the
+    normalised embeddings of all views of the same class in the global batch
+    (embeddings and labels gathered across replicas) and pushes the other
+    classes away. It needs labels in every training batch
+    (`requires_labels`). `positive_accuracy` is the fraction of anchors whose
+    most similar other view is of their class.
+
+    Args:
+        encoder: `keras.Model`. Images in [0, 1] to features `[B, D]`.
+        projection_dim: int. Output size of the projection head. Defaults to
+            `128`.
+        projection_hidden_dim: int or None. Hidden width; `None` = `D`.
+            Defaults to `None`.
+        projection_layers: int. Dense layers in the head. Defaults to `2`.
+        temperature: float. Defaults to `0.1`.
+        synchronized_bn: bool. Synchronized BatchNorm in the head. Defaults
+            to `False`.
+        probe_classes: int or None. Online linear probe classes. Defaults to
+            `None`.
+
+    Example:
+
+    >>> from keras_contrastive.backbones import ConvNet
+    >>> model = SupCon(ConvNet(input_shape=(16, 16, 1), width=4, stages=2), projection_dim=8)
+    >>> views = [np.random.default_rng(0).random((6, 16, 16, 1), dtype="float32")] * 2
+    >>> loss, logs, features = model.compute_contrastive_loss(views, labels=np.array([0, 0, 1, 1, 2, 2]))
+    >>> model.requires_labels, sorted(logs)
+    (True, ['positive_accuracy'])
+    """
+
+    extra_metric_names = ("positive_accuracy",)
+    requires_labels = True
+
+    def __init__(
+        self,
+        encoder,
+        projection_dim=128,
+        projection_hidden_dim=None,
+        projection_layers=2,
+        temperature=0.1,
+        synchronized_bn=False,
+        probe_classes=None,
+        **kwargs,
+    ):
+        super().__init__(encoder, probe_classes=probe_classes, **kwargs)
+        if temperature <= 0:
+            raise ValueError(f"SupCon temperature must be > 0, received temperature={temperature!r}.")
+        self.projection_dim = projection_dim
+        self.projection_hidden_dim = projection_hidden_dim
+        self.projection_layers = projection_layers
+        self.temperature = temperature
+        self.synchronized_bn = synchronized_bn
+        self.projector = ProjectionHead(
+            output_dim=projection_dim,
+            hidden_dim=projection_hidden_dim,
+            num_layers=projection_layers,
+            synchronized_bn=synchronized_bn,
+            name="projector",
+        )
+        self.projector.build((None, self.feature_dim))
+
+    def compute_contrastive_loss(self, views, training=False, labels=None):
+        if labels is None:
+            raise ValueError(
+                "SupCon needs labels: compute_contrastive_loss(views, training, labels=[batch] class ids)."
+            )
+        if len(views) < 2:
+            raise ValueError(f"SupCon takes at least 2 views per example, received {len(views)}.")
+        n = ops.shape(views[0])[0]
+        features = self.encoder(ops.concatenate(views, axis=0), training=training)
+        z = self.projector(features, training=training)
+        loss, logits, positives = supcon_loss(
+            ops.split(z, len(views), axis=0), labels, temperature=self.temperature, return_logits=True
+        )
+        nearest = ops.argmax(logits, axis=-1)
+        hit = ops.take_along_axis(positives, ops.expand_dims(nearest, -1), axis=-1)
+        return loss, {"positive_accuracy": ops.mean(hit)}, features[:n]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "projection_dim": self.projection_dim,
+                "projection_hidden_dim": self.projection_hidden_dim,
+                "projection_layers": self.projection_layers,
+                "temperature": self.temperature,
+                "synchronized_bn": self.synchronized_bn,
+            }
+        )
+        return config
