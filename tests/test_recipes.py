@@ -50,6 +50,8 @@ def test_defaults_fill_missing_keys_and_method_keys_come_from_the_class():
         ({"optimizer": {"name": "adagrad"}}, "optimizer.name: expected one of adamw, adam, sgd, lars"),
         ({"train": {"online_probe": "yes"}}, "train.online_probe: expected true or false"),
         ({"train": [1, 2]}, "train: expected a mapping of keys"),
+        ({"data": {"min_gold": 3.0}}, "data.min_gold: 3.0 would be ignored by this data source"),
+        ({"data": {"source": "stsb", "min_gold": 6}}, "data.min_gold: STS gold scores run from 0 to 5"),
     ],
 )
 def test_bad_recipes_name_the_key(recipe, message):

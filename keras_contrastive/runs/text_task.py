@@ -10,14 +10,15 @@ export.
 
 Recipe keys used: `encoder.name` (`minilm`, `bert_preset`, `small_transformer`, with their builder
 arguments), `method` (the text method's arguments), `data.source` / `data.path` (see
-`load_text_columns`), `train` (not `online_probe` or `knn_monitor_every`), `optimizer`, `export.name`.
+`load_text_columns`), `data.min_gold` (`stsb` only), `train` (not `online_probe` or `knn_monitor_every`),
+`optimizer`, `export.name`.
 """
 
 from keras_contrastive import data, models, recipes
 from keras_contrastive.data import text_files
 from keras_contrastive.runs.task import Task
 
-TEXT_SOURCES = ("wordnet", "wordnet_triplets", "text", "tsv")
+TEXT_SOURCES = ("wordnet", "wordnet_triplets", "text", "tsv", "stsb")
 TRAIN_SEQUENCE_LENGTH = 32
 
 
@@ -32,7 +33,10 @@ def load_text_columns(recipe):
     - `text:PATH` or `text` with `data.path`: one sentence per line
       (unsupervised);
     - `tsv:PATH` or `tsv` with `data.path`: anchor<TAB>positive[<TAB>hard
-      negative] (supervised).
+      negative] (supervised);
+    - `stsb:PATH` or `stsb` with `data.path`: an STS Benchmark CSV (e.g.
+      `sts-train.csv`), its pairs with gold score >= `data.min_gold` as
+      (anchor, positive) (supervised).
     """
     cfg = recipe["data"]
     source, _, inline = cfg["source"].partition(":")
@@ -40,7 +44,7 @@ def load_text_columns(recipe):
     if source not in TEXT_SOURCES:
         raise recipes.RecipeError(
             f"data.source: {cfg['source']!r} is not a text source; text methods take one of "
-            "wordnet, wordnet_triplets, text:PATH, tsv:PATH."
+            "wordnet, wordnet_triplets, text:PATH, tsv:PATH, stsb:PATH."
         )
     if source == "wordnet":
         return (data.load_wordnet(path or data.text.WORDNET_DIR),)
@@ -50,6 +54,8 @@ def load_text_columns(recipe):
         raise recipes.RecipeError(f"data.source: {source} needs a file: write {source}:PATH or set data.path.")
     if source == "text":
         return (data.load_sentences(path),)
+    if source == "stsb":
+        return tuple(data.load_stsb_pairs(path, min_gold=cfg["min_gold"])[:2])
     return tuple(c for c in data.load_sentence_tuples(path) if c is not None)
 
 

@@ -65,6 +65,30 @@ def test_shipped_recipes_validate(name):
     assert recipe["method"]["name"] == "simcse" and recipe["data"]["source"].startswith("wordnet")
 
 
+def _tiny_stsb(path):
+    """A tiny STS-B-format file: 6 pairs at gold >= 4 (positives), 3 below (their sentences are only corpus)."""
+    high = [(TINY_SENTENCES[i], TINY_SENTENCES[i + 6]) for i in range(6)]
+    low = [("the cat sat on the mat .", "a fast blue car"), ("birds sing", "the big dog sat ."), ("a dog", "red")]
+    rows = [f"main-captions\tMSRvid\t2012test\t{i:04d}\t{g:.3f}\t{a}\t{b}"
+            for i, ((a, b), g) in enumerate([(p, 4.5) for p in high] + [(p, 1.0) for p in low])]  # fmt: skip
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return high
+
+
+def test_stsb_pairs_at_min_gold_train_a_text_recipe(tmp_path):
+    from keras_contrastive.runs.text_task import load_text_columns
+
+    high = _tiny_stsb(tmp_path / "sts-train.csv")
+    recipe = recipes.load(_recipe(tmp_path, f"stsb:{tmp_path / 'sts-train.csv'}", epochs=1))
+    assert list(zip(*load_text_columns(recipe))) == high  # gold 4.5 >= 4.0; the three at 1.0 are left out
+    low = recipes.load(_recipe(tmp_path, f"stsb:{tmp_path / 'sts-train.csv'}"), overrides=["data.min_gold=1.0"])
+    assert len(load_text_columns(low)[0]) == 9
+    metrics = runs.train(recipe, str(tmp_path / "run"), verbose=0)
+    assert metrics["sentences"] == 6 and metrics["steps_per_epoch"] == 1 and np.isfinite(metrics["final_loss"])
+    with pytest.raises(recipes.RecipeError, match="data.min_gold: 3.0 would be ignored by this data source: .*stsb"):
+        recipes.load(_recipe(tmp_path, "wordnet"), overrides=["data.min_gold=3.0"])
+
+
 class _StopInEpoch(keras.callbacks.Callback):
     """Interrupts training at a given (epoch, batch), as a crash would."""
 
