@@ -6,7 +6,7 @@ The command line, the zoo, the benchmarks and a user's own Python all call these
   guard) -> evaluation, for every modality through a `Task` (`ImageTask`, `TextTask`, `ImageTextTask`);
 - `load_run(run_dir)`, `open_model(spec)`: a finished run, or any model (run, export, zoo name);
 - `export_run`, `evaluate_run` (and `evaluate_linear_probe`, `evaluate_knn`, `evaluate_sts`,
-  `evaluate_zero_shot`, `evaluate_retrieval`), `few_shot_run`.
+  `evaluate_zero_shot`, `evaluate_retrieval`), `few_shot_run`, `mine_triplets` (hard negatives).
 
 `runs.core` holds what every run shares (strategy, run directory, batch checks, optimizer, `fit_run`,
 atomic saves).
@@ -23,6 +23,7 @@ from keras_contrastive.runs.actions import (
     export_run,
     export_zero_shot_run,
     few_shot_run,
+    mine_triplets,
 )
 from keras_contrastive.runs.core import (
     PRECISIONS,
@@ -62,6 +63,7 @@ __all__ = [
     "few_shot_run",
     "load_recipe",
     "load_run",
+    "mine_triplets",
     "open_model",
     "resolve_strategy",
     "run_assets",
