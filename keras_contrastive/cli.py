@@ -12,6 +12,7 @@ keras-contrastive export --run DIR --to savedmodels/NAME [--version N] [--quanti
 keras-contrastive plot embeddings|similarity|temperature --model RUN|EXPORT|ZOO_NAME --out FILE.png
 keras-contrastive zoo publish --run DIR --name NAME [--root savedmodels] [--quantize int8|int4] | zoo list
 keras-contrastive data shard folder:PATH --to DIR --shards N [--workers W] [--seed S]
+keras-contrastive embed --model PATH --input FILE|FOLDER|SPEC --out FILE.npy|FILE.parquet [--no-normalize]
 keras-contrastive mine --model PATH --pairs TSV --corpus FILE|wordnet|stsb:PATH --out TSV [--k 1] [--margin 0.05]
 """
 
@@ -151,6 +152,12 @@ def _parser():
     mine.add_argument("--margin", type=float, default=0.05, help="skip sim >= sim(anchor, positive) - margin")
     mine.add_argument("--batch-size", type=int, default=128, help="sentences per encoder call")
 
+    emb = sub.add_parser("embed", help="embed sentences or images into .npy (+ ids) or .parquet, for retrieval")
+    _model_argument(emb, MODEL_HELP + ", a CLIP export folder, 'minilm' or a text preset folder")
+    emb.add_argument("--input", required=True, help="a text file (a sentence a line), an image folder, or a data spec")
+    emb.add_argument("--out", required=True, help="FILE.npy (ids in FILE.ids.txt) or FILE.parquet")
+    emb.add_argument("--batch-size", type=int, default=256, help="inputs per model call")
+    emb.add_argument("--no-normalize", action="store_true", help="keep the raw embeddings (default: L2-normalised)")
     return parser
 
 
@@ -341,6 +348,15 @@ def _mine(args):
     _print_result(result)
 
 
+def _embed(args):
+    from keras_contrastive import runs
+
+    result = runs.write_embeddings(
+        args.model, args.input, args.out, batch_size=args.batch_size, normalize=not args.no_normalize
+    )
+    _print_result(result)
+
+
 def main(argv=None):
     args = _parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # the command recorded in run and zoo metadata
@@ -351,6 +367,7 @@ def main(argv=None):
         commands = {"train": _train, "evaluate": _evaluate, "export": _export, "plot": _plot, "zoo": _zoo}
         commands["data"] = _data
         commands["mine"] = _mine
+        commands["embed"] = _embed
         commands[args.command](args)
     except (RecipeError, TrainingError, ValueError, FileNotFoundError, FileExistsError) as e:
         print(f"keras-contrastive {args.command}: error: {e}", file=sys.stderr)
