@@ -38,6 +38,8 @@ setup(
         "text": ["keras-hub==0.32.*", "tensorflow-text==2.21.*", "safetensors"],
         # `keras-contrastive plot`: matplotlib draws, scikit-learn's t-SNE projects the embeddings.
         "plots": ["matplotlib", "scikit-learn"],
+        # pyarrow: `keras-contrastive embed --out FILE.parquet` (a .npy needs nothing more).
+        "embed": ["pyarrow"],
         # scikit-learn: the linear probe is checked against its LogisticRegression.
         "dev": ["pytest>=8", "ruff", "hypothesis", "scikit-learn", "tensorflow-serving-api==2.21.*"],
     },

@@ -4,8 +4,11 @@
         --out benchmarks/results/bench_sts-simcse_unsup_small_wordnet.json [--set section.key=value ...] [--run-dir DIR]
 
 JSON keys: `before` and `after` (each `{"STS12", ..., "STS16", "STSB",
-"avg"}`, Spearman x 100 of cosine similarities, SimCSE's "all" setting),
-`train_seconds` (wall time of `fit`, from the run's progress), plus the
+"avg"}`, Spearman x 100 of cosine similarities, SimCSE's "all" setting; STSB
+is STS-B *test*), `train_seconds` (wall time of `fit`, from the run's
+progress; mining hard negatives happens before `fit`, `mine_seconds`), the
+mining figures of a recipe that mines (`hard_negatives`, `mine_margin`,
+`mine_corpus`, `mine_seconds`, `pairs_with_random_negative`), plus the
 recipe, the run directory and the command. SICK-R is not available offline.
 The "before" encoder is the recipe's encoder as built by training (same
 seed): pre-trained weights for a preset, the random initialisation for a
@@ -64,6 +67,12 @@ def main(argv=None):
         "after": after,
         "eval_seconds": round(before_seconds, 1),
         "SICKR": sts.UNAVAILABLE["SICKR"],
+        # Hard-negative mining before training (data.hard_negatives), when the recipe mines.
+        **{
+            k: v
+            for k, v in metrics.items()
+            if k.startswith("mine") or k in ("hard_negatives", "pairs_with_random_negative")
+        },
         **run_fields(metrics, args.recipe, args.set, run_dir, argv),
     }
     write_result(result, args.out)

@@ -12,6 +12,8 @@ keras-contrastive export --run DIR --to savedmodels/NAME [--version N] [--quanti
 keras-contrastive plot embeddings|similarity|temperature --model RUN|EXPORT|ZOO_NAME --out FILE.png
 keras-contrastive zoo publish --run DIR --name NAME [--root savedmodels] [--quantize int8|int4] | zoo list
 keras-contrastive data shard folder:PATH --to DIR --shards N [--workers W] [--seed S]
+keras-contrastive embed --model PATH --input FILE|FOLDER|SPEC --out FILE.npy|FILE.parquet [--no-normalize]
+keras-contrastive mine --model PATH --pairs TSV --corpus FILE|wordnet|stsb:PATH --out TSV [--k 1] [--margin 0.05]
 """
 
 import argparse
@@ -140,6 +142,22 @@ def _parser():
     shard.add_argument("--shards", type=int, required=True, help="shards of the training split")
     shard.add_argument("--workers", type=int, help="processes writing shards in parallel (default: CPU count)")
     shard.add_argument("--seed", type=int, default=0, help="seed of the order files are dealt to shards")
+
+    mine = sub.add_parser("mine", help="mine hard negatives for (anchor, positive) pairs from a corpus")
+    _model_argument(mine, "the sentence encoder: a text run, a .keras file, an export, a zoo model or 'minilm'")
+    mine.add_argument("--pairs", required=True, help="anchor<TAB>positive lines (UTF-8)")
+    mine.add_argument("--corpus", required=True, help="candidates: a text file, wordnet or stsb:PATH")
+    mine.add_argument("--out", required=True, help="triplets TSV to write: anchor<TAB>positive<TAB>negative")
+    mine.add_argument("--k", type=int, default=1, help="negatives per pair (one line each; default 1)")
+    mine.add_argument("--margin", type=float, default=0.05, help="skip sim >= sim(anchor, positive) - margin")
+    mine.add_argument("--batch-size", type=int, default=128, help="sentences per encoder call")
+
+    emb = sub.add_parser("embed", help="embed sentences or images into .npy (+ ids) or .parquet, for retrieval")
+    _model_argument(emb, MODEL_HELP + ", a CLIP export folder, 'minilm' or a text preset folder")
+    emb.add_argument("--input", required=True, help="a text file (a sentence a line), an image folder, or a data spec")
+    emb.add_argument("--out", required=True, help="FILE.npy (ids in FILE.ids.txt) or FILE.parquet")
+    emb.add_argument("--batch-size", type=int, default=256, help="inputs per model call")
+    emb.add_argument("--no-normalize", action="store_true", help="keep the raw embeddings (default: L2-normalised)")
     return parser
 
 
@@ -321,6 +339,24 @@ def _data(args):
     print(f"wrote {counts} to {result['to']} ({result['written']} shards written, {result['kept']} already complete)")
 
 
+def _mine(args):
+    from keras_contrastive import runs
+
+    result = runs.mine_triplets(
+        args.model, args.pairs, args.corpus, args.out, k=args.k, margin=args.margin, batch_size=args.batch_size
+    )
+    _print_result(result)
+
+
+def _embed(args):
+    from keras_contrastive import runs
+
+    result = runs.write_embeddings(
+        args.model, args.input, args.out, batch_size=args.batch_size, normalize=not args.no_normalize
+    )
+    _print_result(result)
+
+
 def main(argv=None):
     args = _parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # the command recorded in run and zoo metadata
@@ -330,6 +366,8 @@ def main(argv=None):
     try:
         commands = {"train": _train, "evaluate": _evaluate, "export": _export, "plot": _plot, "zoo": _zoo}
         commands["data"] = _data
+        commands["mine"] = _mine
+        commands["embed"] = _embed
         commands[args.command](args)
     except (RecipeError, TrainingError, ValueError, FileNotFoundError, FileExistsError) as e:
         print(f"keras-contrastive {args.command}: error: {e}", file=sys.stderr)

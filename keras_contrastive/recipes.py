@@ -53,6 +53,13 @@ _SCHEMA = {
         "channels": ((int, None), None),
         # A file that cannot be decoded: skip it and name it (counted in history.csv), or stop naming it.
         "on_error": ((str,), "skip"),
+        # stsb:PATH (an STS Benchmark CSV): the pairs with a gold score >= min_gold (0-5) are the positives.
+        "min_gold": ((float,), 4.0),
+        # Pairs sources (stsb:, tsv: with two columns): hard_negatives > 0 mines that many negatives per pair
+        # with the recipe's encoder as built, before training (one drawn per pair), skipping candidates whose
+        # similarity is within mine_margin of the positive's (`text.mine_hard_negatives`).
+        "hard_negatives": ((int,), 0),
+        "mine_margin": ((float,), 0.05),
     },
     "augment": {
         "crop_scale": ((list,), [0.08, 1.0]),
@@ -225,6 +232,27 @@ _IGNORED_BY_MODALITY = {
 }
 
 
+# `data` keys only some data sources read: `{key: (the sources' names, what the key is)}`.
+_DATA_KEYS_OF_SOURCES = {
+    "min_gold": (("stsb",), "the gold-score threshold of STS Benchmark pairs"),
+    "hard_negatives": (("stsb", "tsv"), "hard negatives are mined for (anchor, positive) pairs"),
+    "mine_margin": (("stsb", "tsv"), "the false-negative margin of hard-negative mining"),
+}
+
+
+def _data_source_ignores(data_section):
+    """`{key: why}` of the `data` keys the recipe's `data.source` does not read."""
+    source = data_section["source"].partition(":")[0]
+    ignored = {
+        key: f"{what}, read by data.source {' or '.join(f'{s}:PATH' for s in sources)} only (not {source!r})"
+        for key, (sources, what) in _DATA_KEYS_OF_SOURCES.items()
+        if source not in sources
+    }
+    if not data_section["hard_negatives"]:
+        ignored.setdefault("mine_margin", "the margin of hard-negative mining, which data.hard_negatives=0 turns off")
+    return ignored
+
+
 def _optimizer_ignores(optimizer):
     """`{key: why}` of the `optimizer` keys the chosen optimizer and schedule do not read."""
     name, ignored = optimizer["name"], {}
@@ -261,9 +289,13 @@ def _check_ignored(result, schema_defaults, given):
         for k in [key] if key else list(result[section]):
             ignored[(section, k)] = why
     ignored.update({("optimizer", k): why for k, why in _optimizer_ignores(result["optimizer"]).items()})
+    sourced = {("data", k): why for k, why in _data_source_ignores(result["data"]).items()}
+    ignored.update({k: why for k, why in sourced.items() if k not in ignored})
     for (section, key), why in sorted(ignored.items()):
         if result[section][key] != schema_defaults[section][key]:
             kind = "this optimizer and schedule" if section == "optimizer" else f"this {modality.replace('_', '-')} run"
+            if (section, key) in sourced:
+                kind = "this data source"
             raise RecipeError(
                 f"{section}.{key}: {result[section][key]!r} would be ignored by {kind}: {why}. Remove the key "
                 f"(its default is {schema_defaults[section][key]!r})."
@@ -354,6 +386,16 @@ def _check_values(recipe, check_paths=True):
     size = recipe["data"]["image_size"]
     if size is not None and (len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size)):
         raise RecipeError(f"data.image_size: expected [height, width] of positive integers or null, got {size!r}.")
+    if recipe["data"]["hard_negatives"] < 0:
+        raise RecipeError(
+            "data.hard_negatives: expected 0 (none) or the number of negatives to mine per pair, got "
+            f"{recipe['data']['hard_negatives']}."
+        )
+    if not 0.0 <= recipe["data"]["min_gold"] <= 5.0:
+        raise RecipeError(
+            f"data.min_gold: STS gold scores run from 0 to 5; expected a threshold in [0, 5], got "
+            f"{recipe['data']['min_gold']}."
+        )
     path = recipe["data"]["path"]
     if check_paths and path is not None and not os.path.exists(os.path.expanduser(path)):
         raise RecipeError(f"data.path: {path!r} does not exist. Point it at the data, or set it to null.")

@@ -50,6 +50,10 @@ def test_defaults_fill_missing_keys_and_method_keys_come_from_the_class():
         ({"optimizer": {"name": "adagrad"}}, "optimizer.name: expected one of adamw, adam, sgd, lars"),
         ({"train": {"online_probe": "yes"}}, "train.online_probe: expected true or false"),
         ({"train": [1, 2]}, "train: expected a mapping of keys"),
+        ({"data": {"min_gold": 3.0}}, "data.min_gold: 3.0 would be ignored by this data source"),
+        ({"data": {"source": "stsb", "min_gold": 6}}, "data.min_gold: STS gold scores run from 0 to 5"),
+        ({"data": {"source": "tsv", "hard_negatives": -1}}, "data.hard_negatives: expected 0 (none) or the number"),
+        ({"data": {"source": "stsb", "mine_margin": 0.1}}, "mining, which data.hard_negatives=0 turns off"),
     ],
 )
 def test_bad_recipes_name_the_key(recipe, message):

@@ -19,6 +19,8 @@ from keras_contrastive.data.streaming import eval_stream, pretrain_stream
 from keras_contrastive.data.text import (
     load_sentence_tuples,
     load_sentences,
+    load_stsb_pairs,
+    load_stsb_rows,
     load_wordnet,
     load_wordnet_triplets,
     text_dataset,
@@ -41,6 +43,8 @@ __all__ = [
     "load_fashion_mnist_subset",
     "load_sentence_tuples",
     "load_sentences",
+    "load_stsb_pairs",
+    "load_stsb_rows",
     "load_wordnet",
     "load_wordnet_triplets",
     "pretrain_dataset",

@@ -90,6 +90,61 @@ def load_sentence_tuples(path):
     return list(cols[0]), list(cols[1]), (list(cols[2]) if columns == 3 else None)
 
 
+def load_stsb_rows(path):
+    """Every scored pair of an STS Benchmark CSV: `(sentences_1, sentences_2, gold)`, lists.
+
+    The file is tab-separated `genre, file, year, id, score, sentence1,
+    sentence2` (STS-B's `sts-train.csv`; extra trailing fields are
+    ignored); blank lines are skipped.
+
+    Raises:
+        FileNotFoundError: the file does not exist (the message names it).
+        ValueError: a line is not in the STS-B format (the message names it).
+    """
+    path = os.fspath(path)
+    first, second, gold = [], [], []
+    for number, line in enumerate(_read_lines(path, "STS Benchmark CSV"), start=1):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        try:
+            if len(fields) < 7:
+                raise ValueError
+            score = float(fields[4])
+        except ValueError:
+            raise ValueError(
+                f"{path}: line {number} is not an STS Benchmark row (tab-separated genre, file, year, id, score, "
+                "sentence1, sentence2): pass STS-B's sts-train.csv, or use data.source tsv:PATH for plain pairs."
+            ) from None
+        first.append(fields[5].strip())
+        second.append(fields[6].strip())
+        gold.append(score)
+    return first, second, gold
+
+
+def load_stsb_pairs(path, min_gold=4.0):
+    """Paraphrase pairs of an STS Benchmark CSV: `(anchors, positives, sentences)`.
+
+    Pairs whose gold score is at least `min_gold` (0-5 scale) are
+    positives, `sentence1` the anchor (`load_stsb_rows` reads the file).
+    `sentences` are the distinct sentences of every pair of the file,
+    whatever their score (a corpus to mine hard negatives from).
+
+    Raises:
+        FileNotFoundError: the file does not exist (the message names it).
+        ValueError: a line is not in the STS-B format, or no pair reaches
+            `min_gold` (the message names the line, or the threshold).
+    """
+    first, second, gold = load_stsb_rows(path)
+    pairs = [(a, b) for a, b, g in zip(first, second, gold) if g >= min_gold and a and b]
+    if not pairs:
+        raise ValueError(
+            f"{os.fspath(path)}: no pair has a gold score >= {min_gold} (data.min_gold): lower it, at most 5."
+        )
+    sentences = list(dict.fromkeys(s for pair in zip(first, second) for s in pair if s))
+    return [a for a, _ in pairs], [b for _, b in pairs], sentences
+
+
 def _wordnet_entries(wordnet_dir):
     """`(pos, offset, lemmas, definition, examples)` of every synset."""
     paths = [os.path.join(wordnet_dir, name) for name in _WORDNET_FILES]

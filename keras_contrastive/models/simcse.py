@@ -39,12 +39,20 @@ class SimCSE(ContrastiveModel):
             non-padding tokens). Defaults to `"cls"`.
         mlp_only_train: bool. Use the MLP in training only. Defaults to
             `True`.
+        use_mlp: bool. `False` drops the MLP altogether: the loss sees the
+            pooled output itself, as the embeddings do (fine-tuning a
+            pre-trained sentence encoder, whose pooled output already is
+            the embedding, without a freshly initialised layer in the way).
+            Defaults to `True`.
         temperature: float. InfoNCE temperature. Defaults to `0.05`.
         crop: float. In the unsupervised mode, each of the two views keeps
             a random contiguous span of `1 - crop` of the sentence's tokens
             (the "crop" augmentation of the paper's Table 1) on top of
             dropout; `0` = dropout only, the paper's unsupervised SimCSE.
             Defaults to `0.0`.
+        symmetric: bool. Also score each positive against every anchor of
+            the global batch and average the two directions (as CLIP; the
+            hard negatives stay on the anchor side). Defaults to `False`.
         probe_classes: int or None. Online probe (unused for text).
             Defaults to `None`.
 
@@ -64,7 +72,16 @@ class SimCSE(ContrastiveModel):
     extra_metric_names = ("contrastive_accuracy",)
 
     def __init__(
-        self, encoder, pooling="cls", mlp_only_train=True, temperature=0.05, crop=0.0, probe_classes=None, **kwargs
+        self,
+        encoder,
+        pooling="cls",
+        mlp_only_train=True,
+        temperature=0.05,
+        crop=0.0,
+        use_mlp=True,
+        symmetric=False,
+        probe_classes=None,
+        **kwargs,
     ):
         super().__init__(encoder, probe_classes=probe_classes, **kwargs)
         if pooling not in POOLINGS:
@@ -80,8 +97,15 @@ class SimCSE(ContrastiveModel):
         self._crop_seed = keras.random.SeedGenerator(0, name="crop_seed") if crop else None
         self.pad_id = int(getattr(encoder, "pad_id", 0))
         self._embed_fn = None
-        self.mlp = layers.Dense(self.feature_dim, activation="tanh", name="mlp")
-        self.mlp.build((None, self.feature_dim))
+        self.use_mlp = bool(use_mlp)
+        self.symmetric = bool(symmetric)
+        self.mlp = None
+        if self.use_mlp:
+            self.mlp = layers.Dense(self.feature_dim, activation="tanh", name="mlp")
+            self.mlp.build((None, self.feature_dim))
+
+    def _project(self, pooled, training=False):
+        return pooled if self.mlp is None else self.mlp(pooled, training=training)
 
     def clear_traced_functions(self):
         super().clear_traced_functions()
@@ -96,7 +120,7 @@ class SimCSE(ContrastiveModel):
 
     def call(self, inputs, training=False):
         pooled = self.pool(inputs, training=training)
-        return pooled if self.mlp_only_train else self.mlp(pooled, training=training)
+        return pooled if self.mlp_only_train else self._project(pooled, training=training)
 
     def compute_contrastive_loss(self, views, training=False):
         if not 1 <= len(views) <= 3:
@@ -111,13 +135,18 @@ class SimCSE(ContrastiveModel):
         n = ops.shape(views[0])[0]
         # One batched call: every row draws its own dropout mask (section 3).
         pooled = self.pool(ops.concatenate(views, axis=0), training=training)
-        z = self.mlp(pooled, training=training)
+        z = self._project(pooled, training=training)
         anchor, positive = z[:n], z[n : 2 * n]
         # Hard negatives of every replica join the candidates after all the
         # positives (equation (5)); info_nce gathers the positives itself.
         negatives = cross_replica_concat(z[2 * n :]) if len(views) == 3 else None
         loss, logits, labels = info_nce(
-            anchor, positive, negatives=negatives, temperature=self.temperature, return_logits=True
+            anchor,
+            positive,
+            negatives=negatives,
+            temperature=self.temperature,
+            symmetric=self.symmetric,
+            return_logits=True,
         )
         return loss, {"contrastive_accuracy": top1_accuracy(logits, labels)}, pooled[:n]
 
@@ -140,8 +169,8 @@ class SimCSE(ContrastiveModel):
         order = ops.argsort(ops.where(kept, position, position + length), axis=1)
         return ops.take_along_axis(ops.where(kept, ids, self.pad_id), order, axis=1)
 
-    def encode(self, sentences, batch_size=64):
-        """L2-normalised float32 embeddings `[N, D]` of a list of strings.
+    def encode(self, sentences, batch_size=64, normalize=True):
+        """L2-normalised (unless `normalize=False`) float32 embeddings `[N, D]` of a list of strings.
 
         Sentences are tokenized by the encoder's tokenizer, sorted by length
         and batched with the padding shared by a whole batch removed (same
@@ -155,6 +184,8 @@ class SimCSE(ContrastiveModel):
             index = order[start : start + batch_size]
             ids = trim_padding(self.encoder.tokenize([sentences[i] for i in index]), self.pad_id)
             out[index] = keras.ops.convert_to_numpy(self._embed(ids))
+        if not normalize:
+            return out
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
     def _embed(self, token_ids):
@@ -175,6 +206,8 @@ class SimCSE(ContrastiveModel):
                 "mlp_only_train": self.mlp_only_train,
                 "temperature": self.temperature,
                 "crop": self.crop,
+                "use_mlp": self.use_mlp,
+                "symmetric": self.symmetric,
             }
         )
         return config

@@ -6,7 +6,8 @@ The command line, the zoo, the benchmarks and a user's own Python all call these
   guard) -> evaluation, for every modality through a `Task` (`ImageTask`, `TextTask`, `ImageTextTask`);
 - `load_run(run_dir)`, `open_model(spec)`: a finished run, or any model (run, export, zoo name);
 - `export_run`, `evaluate_run` (and `evaluate_linear_probe`, `evaluate_knn`, `evaluate_sts`,
-  `evaluate_zero_shot`, `evaluate_retrieval`), `few_shot_run`.
+  `evaluate_zero_shot`, `evaluate_retrieval`), `few_shot_run`, `mine_triplets` (hard negatives);
+- `embed`, `write_embeddings` (`.npy` + ids, or `.parquet`), `read_embeddings`: vectors for retrieval.
 
 `runs.core` holds what every run shares (strategy, run directory, batch checks, optimizer, `fit_run`,
 atomic saves).
@@ -23,6 +24,7 @@ from keras_contrastive.runs.actions import (
     export_run,
     export_zero_shot_run,
     few_shot_run,
+    mine_triplets,
 )
 from keras_contrastive.runs.core import (
     PRECISIONS,
@@ -33,6 +35,7 @@ from keras_contrastive.runs.core import (
     resolve_strategy,
     run_assets,
 )
+from keras_contrastive.runs.embeddings import embed, read_embeddings, write_embeddings
 from keras_contrastive.runs.image_task import ImageTask
 from keras_contrastive.runs.image_text_task import ImageTextTask
 from keras_contrastive.runs.sources import ModelSource, open_model
@@ -56,15 +59,19 @@ __all__ = [
     "evaluate_retrieval",
     "evaluate_run",
     "evaluate_sts",
+    "embed",
     "evaluate_zero_shot",
     "export_run",
     "export_zero_shot_run",
     "few_shot_run",
     "load_recipe",
     "load_run",
+    "mine_triplets",
     "open_model",
+    "read_embeddings",
     "resolve_strategy",
     "run_assets",
     "task_for",
     "train",
+    "write_embeddings",
 ]

@@ -175,6 +175,57 @@ def evaluate_sts(model, sts_dir, pooling="mean", batch_size=64):
     return {**results, "model": source.spec}
 
 
+def mining_corpus(spec):
+    """The candidate sentences of `mine_triplets`: a text file (one sentence a line), `wordnet` (or
+    `wordnet:DIR`) or `stsb:PATH` (every sentence of an STS Benchmark CSV, whatever its score)."""
+    spec = os.fspath(spec)
+    if os.path.isfile(spec):
+        return data.load_sentences(spec)
+    kind, _, path = spec.partition(":")
+    if kind == "wordnet":
+        return data.load_wordnet(path or data.text.WORDNET_DIR)
+    if kind == "stsb" and path:
+        return data.load_stsb_pairs(path, min_gold=0.0)[2]
+    raise FileNotFoundError(
+        f"--corpus {spec!r} is not a text file (one sentence a line), 'wordnet', wordnet:DIR or stsb:PATH."
+    )
+
+
+def mine_triplets(model, pairs, corpus, out, k=1, margin=0.05, batch_size=128, progress=None):
+    """Mines `k` hard negatives for each anchor<TAB>positive line of the file `pairs` from `corpus`
+    (`mining_corpus`) under `model` (`text.mine_hard_negatives`), and writes the triplets TSV `out`
+    (anchor<TAB>positive<TAB>negative, one line per negative).
+
+    Returns:
+        A dict: `pairs`, `corpus` (sentences), `triplets` (lines written), `pairs_with_fewer_than_k`,
+        `seconds`, `model`, `out`.
+    """
+    import time
+
+    from keras_contrastive.text.mining import mine_hard_negatives, write_triplets
+
+    anchors, positives, third = data.load_sentence_tuples(pairs)
+    if third is not None:
+        raise ValueError(f"--pairs {pairs} has three columns: mining takes anchor<TAB>positive pairs.")
+    sentences = mining_corpus(corpus)
+    source = open_model(model)
+    source.require("text", "Mining hard negatives")
+    start = time.perf_counter()
+    mined = mine_hard_negatives(
+        source, anchors, positives, sentences, k=k, margin=margin, batch_size=batch_size, progress=progress
+    )
+    lines = write_triplets(out, anchors, positives, mined["negatives"])
+    return {
+        "pairs": len(anchors),
+        "corpus": len(sentences),
+        "triplets": lines,
+        "pairs_with_fewer_than_k": int(sum(len(n) < k for n in mined["negatives"])),
+        "seconds": round(time.perf_counter() - start, 1),
+        "model": source.spec,
+        "out": os.fspath(out),
+    }
+
+
 # --- image-text -----------------------------------------------------------------------------------------------
 class _Towers:
     """`encode_images` / `encode_text` of a CLIP export folder's image and text towers."""
@@ -295,4 +346,6 @@ __all__ = [
     "few_shot_run",
     "image_features",
     "image_splits",
+    "mine_triplets",
+    "mining_corpus",
 ]

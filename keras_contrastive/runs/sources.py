@@ -121,11 +121,11 @@ class ModelSource:
         return build_model(self.recipe, self.image_shape).encoder
 
     # --- text -----------------------------------------------------------------------------------------------
-    def embed_text(self, sentences, batch_size=64):
-        """Sentence embeddings `[N, D]` (L2-normalised for exports)."""
+    def embed_text(self, sentences, batch_size=64, normalize=True):
+        """Sentence embeddings `[N, D]`, L2-normalised unless `normalize=False` (an export's always are)."""
         self.require("text", "Sentence embeddings")
         if self.model is not None:
-            return self.model.encode(list(sentences), batch_size=batch_size)
+            return self.model.encode(list(sentences), batch_size=batch_size, normalize=normalize)
         return self.exported(list(sentences), batch_size=batch_size)
 
     # --- image-text -----------------------------------------------------------------------------------------

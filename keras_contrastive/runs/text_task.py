@@ -10,14 +10,16 @@ export.
 
 Recipe keys used: `encoder.name` (`minilm`, `bert_preset`, `small_transformer`, with their builder
 arguments), `method` (the text method's arguments), `data.source` / `data.path` (see
-`load_text_columns`), `train` (not `online_probe` or `knn_monitor_every`), `optimizer`, `export.name`.
+`load_text_columns`), `data.min_gold` (`stsb` only), `data.hard_negatives` / `data.mine_margin` (`stsb`,
+`tsv` pairs; `add_mined_negatives`), `train` (not `online_probe` or `knn_monitor_every`), `optimizer`,
+`export.name`.
 """
 
 from keras_contrastive import data, models, recipes
 from keras_contrastive.data import text_files
 from keras_contrastive.runs.task import Task
 
-TEXT_SOURCES = ("wordnet", "wordnet_triplets", "text", "tsv")
+TEXT_SOURCES = ("wordnet", "wordnet_triplets", "text", "tsv", "stsb")
 TRAIN_SEQUENCE_LENGTH = 32
 
 
@@ -32,7 +34,10 @@ def load_text_columns(recipe):
     - `text:PATH` or `text` with `data.path`: one sentence per line
       (unsupervised);
     - `tsv:PATH` or `tsv` with `data.path`: anchor<TAB>positive[<TAB>hard
-      negative] (supervised).
+      negative] (supervised);
+    - `stsb:PATH` or `stsb` with `data.path`: an STS Benchmark CSV (e.g.
+      `sts-train.csv`), its pairs with gold score >= `data.min_gold` as
+      (anchor, positive) (supervised).
     """
     cfg = recipe["data"]
     source, _, inline = cfg["source"].partition(":")
@@ -40,7 +45,7 @@ def load_text_columns(recipe):
     if source not in TEXT_SOURCES:
         raise recipes.RecipeError(
             f"data.source: {cfg['source']!r} is not a text source; text methods take one of "
-            "wordnet, wordnet_triplets, text:PATH, tsv:PATH."
+            "wordnet, wordnet_triplets, text:PATH, tsv:PATH, stsb:PATH."
         )
     if source == "wordnet":
         return (data.load_wordnet(path or data.text.WORDNET_DIR),)
@@ -50,20 +55,77 @@ def load_text_columns(recipe):
         raise recipes.RecipeError(f"data.source: {source} needs a file: write {source}:PATH or set data.path.")
     if source == "text":
         return (data.load_sentences(path),)
+    if source == "stsb":
+        return tuple(data.load_stsb_pairs(path, min_gold=cfg["min_gold"])[:2])
     return tuple(c for c in data.load_sentence_tuples(path) if c is not None)
 
 
 def open_text_file(recipe):
     """The checked file (`data.text_files.TextFile`) of a `text:PATH` or `tsv:PATH` source, streamed when
-    training; `None` for WordNet (a fixed corpus of 165,000 sentences, read into memory)."""
+    training; `None` for WordNet (a fixed corpus of 165,000 sentences, read into memory), STS-B, and pairs
+    whose hard negatives are mined (mining needs every pair at once)."""
     cfg = recipe["data"]
     source, _, inline = cfg["source"].partition(":")
-    if source not in ("text", "tsv"):
+    if source not in ("text", "tsv") or cfg["hard_negatives"]:
         return None
     path = inline or cfg["path"]
     if not path:
         raise recipes.RecipeError(f"data.source: {source} needs a file: write {source}:PATH or set data.path.")
     return text_files.scan_text_file(path, tsv=source == "tsv")
+
+
+def mining_corpus(recipe, columns):
+    """The sentences hard negatives are mined from: every sentence of the STS-B file (whatever its score) for
+    `stsb`, else the distinct sentences of the pairs."""
+    cfg = recipe["data"]
+    source, _, inline = cfg["source"].partition(":")
+    if source == "stsb":
+        return data.load_stsb_pairs(inline or cfg["path"], min_gold=cfg["min_gold"])[2]
+    return list(dict.fromkeys(s for column in columns for s in column))
+
+
+def add_mined_negatives(recipe, model, columns):
+    """`(anchors, positives, negatives)`: `data.hard_negatives` negatives mined per pair with `model` (the
+    encoder as built, before training), one of them drawn per pair (seeded). A pair left with no candidate
+    (every corpus sentence within the margin) gets a random corpus sentence, so the steps per epoch do not
+    change.
+
+    Returns:
+        `(columns, info)`, `info` the mining figures recorded in `metrics.json`.
+    """
+    import time
+
+    import numpy as np
+
+    from keras_contrastive.text.mining import mine_hard_negatives
+
+    cfg = recipe["data"]
+    if len(columns) != 2:
+        raise recipes.RecipeError(
+            f"data.hard_negatives={cfg['hard_negatives']} mines negatives for (anchor, positive) pairs, but "
+            f"data.source {cfg['source']!r} gives {'triplets' if len(columns) == 3 else 'single sentences'}: "
+            "use a pairs source (stsb:PATH, or tsv:PATH with two columns), or set data.hard_negatives=0."
+        )
+    start = time.perf_counter()
+    corpus = mining_corpus(recipe, columns)
+    mined = mine_hard_negatives(
+        model, columns[0], columns[1], corpus, k=cfg["hard_negatives"], margin=cfg["mine_margin"], progress=False
+    )
+    rng = np.random.default_rng(recipe["train"]["seed"])
+    negatives, random_draws = [], 0
+    for anchor, positive, row in zip(*columns, mined["negatives"]):
+        if not row:
+            random_draws += 1
+            row = [s for s in (corpus[i] for i in rng.integers(len(corpus), size=8)) if s not in (anchor, positive)]
+        negatives.append(row[rng.integers(len(row))] if row else corpus[0])
+    info = {
+        "hard_negatives": cfg["hard_negatives"],
+        "mine_margin": cfg["mine_margin"],
+        "mine_corpus": len(corpus),
+        "mine_seconds": round(time.perf_counter() - start, 1),
+        "pairs_with_random_negative": random_draws,
+    }
+    return (list(columns[0]), list(columns[1]), negatives), info
 
 
 def build_text_model(recipe):
@@ -82,6 +144,7 @@ class TextTask(Task):
     modality = "text"
 
     def load_data(self):
+        self.mining = {}
         self.text_file = open_text_file(self.recipe)
         if self.text_file is not None:  # streamed from disk
             return self.text_file.sentences
@@ -98,6 +161,9 @@ class TextTask(Task):
     def training_dataset(self, model):
         cfg = self.recipe["train"]
         tokenizer = model.encoder.tokenizer
+        if self.recipe["data"]["hard_negatives"] and not self.mining:
+            # Mined with the encoder as built, before `fit` restores a backup: a resumed run mines the same.
+            self.data, self.mining = add_mined_negatives(self.recipe, model, self.data)
         if self.text_file is not None:
             return text_files.text_file_dataset(
                 self.text_file,
@@ -125,6 +191,7 @@ class TextTask(Task):
             "encoder": self.recipe["encoder"]["name"],
             "sentences": self.text_file.sentences if self.text_file is not None else len(self.data[0]),
             "final_contrastive_accuracy": float(accuracy[-1]) if accuracy else None,
+            **self.mining,
         }
 
     def export(self, model, target, version=None, assets=None, **options):

@@ -21,6 +21,8 @@ _LAZY = {
     "export_text_encoder": "keras_contrastive.text.export",
     "load_text_export": "keras_contrastive.text.export",
     "embed_with_export": "keras_contrastive.text.export",
+    "mine_hard_negatives": "keras_contrastive.text.mining",
+    "write_triplets": "keras_contrastive.text.mining",
 }
 
 

@@ -148,3 +148,32 @@ def test_crop_keeps_a_contiguous_span_between_cls_and_sep():
     assert type(model).from_config(model.get_config()).crop == 0.5
     with pytest.raises(ValueError, match="crop is the fraction"):
         tiny_simcse(crop=1.0)
+
+
+def test_without_mlp_the_loss_sees_the_embeddings_themselves():
+    # Fine-tuning a pre-trained sentence encoder: no freshly initialised layer between its embeddings and the loss.
+    model = tiny_simcse(use_mlp=False, temperature=0.1)
+    assert model.mlp is None and not [w for w in model.trainable_weights if "mlp" in w.path]
+    anchor, positive, negative = (_ids(model, TINY_SENTENCES[i : i + 4]) for i in (0, 4, 8))
+    z = [np.asarray(model(v)) for v in (anchor, positive, negative)]  # dropout 0: training == inference
+    loss = float(model.compute_contrastive_loss((anchor, positive, negative), training=True)[0])
+    np.testing.assert_allclose(loss, _reference_info_nce(*z, temperature=0.1), rtol=1e-4)
+    loaded = run_serialization_test(model, anchor)
+    assert loaded.use_mlp is False and loaded.mlp is None
+    difference, update = run_replica_equivalence_test(
+        lambda: tiny_simcse(use_mlp=False, temperature=0.1),
+        {"views": (anchor, positive, negative)},
+        learning_rate=0.1,
+    )
+    assert difference <= 1e-5 < update
+
+
+def test_symmetric_loss_averages_both_directions():
+    model = tiny_simcse(use_mlp=False, symmetric=True, temperature=0.1)
+    anchor, positive, negative = (_ids(model, TINY_SENTENCES[i : i + 4]) for i in (0, 4, 8))
+    a, p, n = (np.asarray(model(v)) for v in (anchor, positive, negative))
+    loss = float(model.compute_contrastive_loss((anchor, positive, negative), training=True)[0])
+    # Anchor -> positives and hard negatives; positive -> anchors (the hard negatives are the anchors' only).
+    expected = (_reference_info_nce(a, p, n, temperature=0.1) + _reference_info_nce(p, a, temperature=0.1)) / 2
+    np.testing.assert_allclose(loss, expected, rtol=1e-4)
+    assert type(model).from_config(model.get_config()).symmetric is True

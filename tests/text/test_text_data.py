@@ -68,3 +68,35 @@ def test_text_dataset_yields_token_id_views():
     with pytest.raises(ValueError, match="batch_size=8 is larger than the 3 sentences"):
         data.text_dataset(["a", "b", "c"], tokenizer, 8)
     assert np.all(unsup["views"][0].numpy()[:, 0] == 2)
+
+
+def test_stsb_pairs_keep_gold_at_least_min_gold_and_every_sentence_as_corpus(tmp_path):
+    rows = [
+        "main-captions\tMSRvid\t2012test\t0001\t5.000\ta plane is taking off .\tan air plane is taking off .",
+        "main-captions\tMSRvid\t2012test\t0006\t2.600\tthree men are playing chess .\ttwo men are playing chess .",
+        "main-news\theadlines\t2013\t0002\t4.000\tstocks fell .\tshares dropped .\textra\tfields",
+        "",
+        "main-forum\tdeft-forum\t2014\t0003\t0.400\ta plane is taking off .\tthe cat sat .",
+    ]
+    path = tmp_path / "sts-train.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    anchors, positives, sentences = data.load_stsb_pairs(path)
+    assert anchors == ["a plane is taking off .", "stocks fell ."]
+    assert positives == ["an air plane is taking off .", "shares dropped ."]
+    assert sentences == [
+        "a plane is taking off .",
+        "an air plane is taking off .",
+        "three men are playing chess .",
+        "two men are playing chess .",
+        "stocks fell .",
+        "shares dropped .",
+        "the cat sat .",
+    ]
+    assert len(data.load_stsb_pairs(path, min_gold=2.5)[0]) == 3
+    with pytest.raises(ValueError, match=r"no pair has a gold score >= 5.5 \(data.min_gold\)"):
+        data.load_stsb_pairs(path, min_gold=5.5)
+    (tmp_path / "pairs.tsv").write_text("a\tb\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="line 1 is not an STS Benchmark row .* tsv:PATH"):
+        data.load_stsb_pairs(tmp_path / "pairs.tsv")
+    with pytest.raises(FileNotFoundError, match="nope.csv"):
+        data.load_stsb_pairs(tmp_path / "nope.csv")

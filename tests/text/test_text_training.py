@@ -65,6 +65,80 @@ def test_shipped_recipes_validate(name):
     assert recipe["method"]["name"] == "simcse" and recipe["data"]["source"].startswith("wordnet")
 
 
+def _tiny_stsb(path):
+    """A tiny STS-B-format file: 6 pairs at gold >= 4 (positives), 3 below (their sentences are only corpus)."""
+    high = [(TINY_SENTENCES[i], TINY_SENTENCES[i + 6]) for i in range(6)]
+    low = [("the cat sat on the mat .", "a fast blue car"), ("birds sing", "the big dog sat ."), ("a dog", "red")]
+    rows = [f"main-captions\tMSRvid\t2012test\t{i:04d}\t{g:.3f}\t{a}\t{b}"
+            for i, ((a, b), g) in enumerate([(p, 4.5) for p in high] + [(p, 1.0) for p in low])]  # fmt: skip
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return high
+
+
+def test_stsb_pairs_at_min_gold_train_a_text_recipe(tmp_path):
+    from keras_contrastive.runs.text_task import load_text_columns
+
+    high = _tiny_stsb(tmp_path / "sts-train.csv")
+    recipe = recipes.load(_recipe(tmp_path, f"stsb:{tmp_path / 'sts-train.csv'}", epochs=1))
+    assert list(zip(*load_text_columns(recipe))) == high  # gold 4.5 >= 4.0; the three at 1.0 are left out
+    low = recipes.load(_recipe(tmp_path, f"stsb:{tmp_path / 'sts-train.csv'}"), overrides=["data.min_gold=1.0"])
+    assert len(load_text_columns(low)[0]) == 9
+    metrics = runs.train(recipe, str(tmp_path / "run"), verbose=0)
+    assert metrics["sentences"] == 6 and metrics["steps_per_epoch"] == 1 and np.isfinite(metrics["final_loss"])
+    with pytest.raises(recipes.RecipeError, match="data.min_gold: 3.0 would be ignored by this data source: .*stsb"):
+        recipes.load(_recipe(tmp_path, "wordnet"), overrides=["data.min_gold=3.0"])
+
+
+def test_the_stsb_recipe_validates_where_the_sts_data_is():
+    repo = os.path.join(os.path.dirname(__file__), "..", "..")
+    recipe_path = os.path.join(repo, "recipes", "simcse_sup_minilm_stsb.yaml")
+    with open(recipe_path, encoding="utf-8") as f:
+        path = yaml.safe_load(f)["data"]["path"]
+    if not os.path.isfile(path):  # relative to the repository, where recipes are run from
+        with pytest.raises(recipes.RecipeError, match="data.path: .*sts-train.csv' does not exist"):
+            recipes.load(recipe_path)
+        pytest.skip(f"STS-B not at {path} (run from the repository root beside ../shared/data/sts)")
+    recipe = recipes.load(recipe_path)
+    assert recipe["data"]["source"] == "stsb" and recipe["data"]["min_gold"] == 4.0
+    assert recipe["data"]["hard_negatives"] >= 1
+    assert recipe["method"]["use_mlp"] is False and recipe["encoder"]["name"] == "minilm"
+
+
+def test_stsb_pairs_with_mined_hard_negatives_train_as_triplets(tmp_path):
+    from keras_contrastive.runs import text_task
+    from keras_contrastive.text import mine_hard_negatives
+
+    high = _tiny_stsb(tmp_path / "sts-train.csv")
+    recipe = recipes.load(
+        _recipe(tmp_path, f"stsb:{tmp_path / 'sts-train.csv'}", epochs=1),
+        overrides=["data.hard_negatives=2", "data.mine_margin=0.0", "method.use_mlp=false"],
+    )
+    columns = text_task.load_text_columns(recipe)
+    assert list(zip(*columns)) == high
+    corpus = text_task.mining_corpus(recipe, columns)
+    # The 12 tiny sentences of the gold-4.5 pairs, and "a dog" and "red" of the gold-1 pairs: 14 distinct.
+    assert len(corpus) == len(set(corpus)) == 14 and "red" in corpus  # low-gold sentences are candidates too
+    model = text_task.build_text_model(recipe)
+    triplets, info = text_task.add_mined_negatives(recipe, model, columns)
+    assert triplets[:2] == columns and len(triplets[2]) == 6
+    assert all(n not in (a, p) for a, p, n in zip(*triplets))
+    mined = mine_hard_negatives(model, *columns, corpus, k=2, margin=0.0)
+    # A pair whose positive is the least similar sentence of all has no candidate: it draws a random one.
+    empty = sum(not row for row in mined["negatives"])
+    assert info["pairs_with_random_negative"] == empty < 6
+    assert all(n in row for n, row in zip(triplets[2], mined["negatives"]) if row)  # one of the k mined, per pair
+
+    metrics = runs.train(recipe, str(tmp_path / "run"), verbose=0)
+    assert metrics["sentences"] == 6 and metrics["hard_negatives"] == 2 and metrics["mine_corpus"] == 14
+    assert metrics["mine_seconds"] >= 0 and np.isfinite(metrics["final_loss"])
+    (tmp_path / "triplets.tsv").write_text("".join(f"{a}\t{p}\t{n}\n" for a, p, n in zip(*triplets)), "utf-8")
+    bad = recipes.load(_recipe(tmp_path, f"tsv:{tmp_path / 'triplets.tsv'}"), overrides=["data.hard_negatives=1"])
+    with pytest.raises(recipes.RecipeError, match="mines negatives for .anchor, positive. pairs.*gives triplets"):
+        text_task.add_mined_negatives(bad, model, text_task.load_text_columns(bad))
+    with pytest.raises(recipes.RecipeError, match="data.hard_negatives: 1 would be ignored by this data source"):
+        recipes.load(_recipe(tmp_path, "wordnet"), overrides=["data.hard_negatives=1"])
+
+
 class _StopInEpoch(keras.callbacks.Callback):
     """Interrupts training at a given (epoch, batch), as a crash would."""
 
