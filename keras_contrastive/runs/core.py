@@ -341,6 +341,7 @@ def _fit(model, dataset, cfg, steps, output_dir, verbose, callbacks, monitors, b
         epochs=cfg["epochs"],
         initial_epoch=done,
         steps_per_epoch=steps,
+        shuffle=False,  # the tf.data pipeline shuffles; Keras would warn that it ignores shuffle=True
         verbose=verbose,
         callbacks=[
             progress,
