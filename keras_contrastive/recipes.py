@@ -60,6 +60,9 @@ _SCHEMA = {
         # similarity is within mine_margin of the positive's (`text.mine_hard_negatives`).
         "hard_negatives": ((int,), 0),
         "mine_margin": ((float,), 0.05),
+        # stsb: also train on the pairs scored <= low_gold_negatives as (sentence1, sentence1, sentence2): each
+        # sentence its own positive (a second dropout view), its low-scored partner its hard negative.
+        "low_gold_negatives": ((float, None), None),
     },
     "augment": {
         "crop_scale": ((list,), [0.08, 1.0]),
@@ -237,6 +240,7 @@ _DATA_KEYS_OF_SOURCES = {
     "min_gold": (("stsb",), "the gold-score threshold of STS Benchmark pairs"),
     "hard_negatives": (("stsb", "tsv"), "hard negatives are mined for (anchor, positive) pairs"),
     "mine_margin": (("stsb", "tsv"), "the false-negative margin of hard-negative mining"),
+    "low_gold_negatives": (("stsb",), "STS Benchmark's low-scored pairs as hard-negative triplets"),
 }
 
 

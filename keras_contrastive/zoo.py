@@ -30,8 +30,8 @@ from keras_contrastive import runs
 from keras_contrastive.export.layout import empty_zoo_message, model_versions, next_version, zoo_root
 from keras_contrastive.export.loaded import METADATA, ExportedModel
 
-MAX_MODEL_BYTES = 10 * 2**20  # one version folder
-MAX_ZOO_BYTES = 60 * 2**20  # the whole savedmodels/ folder
+MAX_MODEL_BYTES = 30 * 2**20  # one version folder (an int8 MiniLM encoder fits)
+MAX_ZOO_BYTES = 100 * 2**20  # the whole savedmodels/ folder
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A loaded zoo model: an exported SavedModel with its metadata (callable on a batch).
 ZooModel = ExportedModel
@@ -232,9 +232,9 @@ def publish(run_dir, name, root=None, version=None, command=None, max_model_byte
         version: int or None. Defaults to the next free version.
         command: str or None. The publishing command, recorded.
         max_model_bytes: int. Refuse a version folder larger than this.
-            Defaults to 10 MB.
+            Defaults to 30 MB.
         max_zoo_bytes: int. Refuse if the zoo would grow past this. Defaults
-            to 60 MB.
+            to 100 MB.
         sts_dir: str or None. STS data for text models. Defaults to
             `default_sts_dir()`.
         quantize: str or None. `"int8"` or `"int4"`: export with weight-only

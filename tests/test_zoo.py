@@ -4,6 +4,8 @@ With no model there yet, the same checks run on a tiny run published into a temp
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -68,6 +70,25 @@ def test_shipped_model_reloads_serves_and_reevaluates(name, version):
     model = zoo.load(name, version, root=ZOO)
     assert model.metadata["name"] == name and model.metadata["version"] == version
     check_reevaluates(model)
+
+
+SHIPPED_TEXT = [name for name, version in SHIPPED if zoo.load(name, version, root=ZOO).modality == "text"]
+
+
+@pytest.mark.parametrize("name", SHIPPED_TEXT or [pytest.param(None, marks=pytest.mark.skip("no text model shipped"))])
+def test_a_shipped_text_model_loads_in_a_fresh_process(name):
+    # A user's first call: nothing imported TensorFlow Text before (the tokenizer's ops must get registered).
+    code = (
+        "import sys, numpy as np\n"
+        "from keras_contrastive import zoo\n"
+        f"model = zoo.load({name!r}, root={ZOO!r})\n"
+        "e = np.asarray(model(['A man is playing a guitar.', 'A man plays the guitar.', 'The stock market fell.']))\n"
+        "print(e.shape[0], round(float(e[0] @ e[1]), 4), round(float(e[0] @ e[2]), 4))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows, paraphrase, unrelated = done.stdout.split()[-3:]
+    assert int(rows) == 3 and float(paraphrase) > float(unrelated) + 0.3  # unit vectors: cosines
 
 
 def test_zoo_folder_and_readme_are_in_bounds():

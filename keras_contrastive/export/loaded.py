@@ -41,7 +41,7 @@ def load_saved_model(path):
     path = os.fspath(path)
     try:
         return tf.saved_model.load(path)
-    except (tf.errors.NotFoundError, ValueError, KeyError) as error:
+    except (tf.errors.NotFoundError, ValueError, KeyError, RuntimeError) as error:  # TF raises each, by op
         if "Op type not registered" not in str(error) and "tensorflow_text" not in str(error):
             raise
     try:

@@ -8,7 +8,7 @@ time, which costs accuracy and buys no size; it is switched off here.
 `"int4"` stores the `Embedding` tables in 4 bits instead (two values a byte,
 one float scale per row) and the dense kernels in int8: a small text
 encoder's 30,522-token table is most of its size, and int8 alone left it
-just over the zoo's 10 MB. Convolutions are left as they are.
+just over the zoo's 10 MB limit of the time. Convolutions are left as they are.
 """
 
 import keras

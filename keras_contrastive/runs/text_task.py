@@ -11,8 +11,8 @@ export.
 Recipe keys used: `encoder.name` (`minilm`, `bert_preset`, `small_transformer`, with their builder
 arguments), `method` (the text method's arguments), `data.source` / `data.path` (see
 `load_text_columns`), `data.min_gold` (`stsb` only), `data.hard_negatives` / `data.mine_margin` (`stsb`,
-`tsv` pairs; `add_mined_negatives`), `train` (not `online_probe` or `knn_monitor_every`), `optimizer`,
-`export.name`.
+`tsv` pairs; `add_mined_negatives`), `data.low_gold_negatives` (`stsb`; `low_gold_triplets`), `train`
+(not `online_probe` or `knn_monitor_every`), `optimizer`, `export.name`.
 """
 
 from keras_contrastive import data, models, recipes
@@ -128,6 +128,32 @@ def add_mined_negatives(recipe, model, columns):
     return (list(columns[0]), list(columns[1]), negatives), info
 
 
+def low_gold_triplets(recipe):
+    """`(sentences_1, sentences_1, sentences_2)` of the STS-B pairs scored <= `data.low_gold_negatives`, or
+    `None` when the key is unset: each sentence is its own positive (a second dropout view) and its low-scored
+    partner its hard negative. One row per anchor (a repeated anchor in a batch would turn its own positive into
+    a negative); pairs of two equal sentences are left out.
+
+    Raises:
+        RecipeError: the key is set without mined hard negatives (the rows join the mined triplets).
+    """
+    cfg = recipe["data"]
+    if cfg["low_gold_negatives"] is None:
+        return None
+    if not cfg["hard_negatives"]:
+        raise recipes.RecipeError(
+            "data.low_gold_negatives adds STS-B's low-scored pairs as triplets beside the mined ones: set "
+            "data.hard_negatives >= 1 too (the training rows are then triplets)."
+        )
+    first, second, gold = data.load_stsb_rows(cfg["source"].partition(":")[2] or cfg["path"])
+    seen, rows = set(), []
+    for a, b, g in zip(first, second, gold):
+        if g <= cfg["low_gold_negatives"] and a and b and a != b and a not in seen:
+            seen.add(a)
+            rows.append((a, b))
+    return [a for a, _ in rows], [a for a, _ in rows], [b for _, b in rows]
+
+
 def build_text_model(recipe):
     """The recipe's text method on its text encoder (not compiled)."""
     from keras_contrastive.text import build_text_encoder
@@ -144,12 +170,13 @@ class TextTask(Task):
     modality = "text"
 
     def load_data(self):
-        self.mining = {}
+        self.mining, self.low_gold = {}, None
         self.text_file = open_text_file(self.recipe)
         if self.text_file is not None:  # streamed from disk
             return self.text_file.sentences
         self.data = load_text_columns(self.recipe)
-        return len(self.data[0])
+        self.low_gold = low_gold_triplets(self.recipe)
+        return len(self.data[0]) + (len(self.low_gold[0]) if self.low_gold else 0)
 
     @property
     def examples_name(self):
@@ -164,6 +191,9 @@ class TextTask(Task):
         if self.recipe["data"]["hard_negatives"] and not self.mining:
             # Mined with the encoder as built, before `fit` restores a backup: a resumed run mines the same.
             self.data, self.mining = add_mined_negatives(self.recipe, model, self.data)
+            if self.low_gold:
+                self.data = tuple(c + extra for c, extra in zip(self.data, self.low_gold))
+                self.mining["low_gold_triplets"] = len(self.low_gold[0])
         if self.text_file is not None:
             return text_files.text_file_dataset(
                 self.text_file,
@@ -189,7 +219,11 @@ class TextTask(Task):
         accuracy = logs.get("contrastive_accuracy")
         return {
             "encoder": self.recipe["encoder"]["name"],
-            "sentences": self.text_file.sentences if self.text_file is not None else len(self.data[0]),
+            "sentences": (
+                self.text_file.sentences
+                if self.text_file is not None
+                else len(self.data[0]) - self.mining.get("low_gold_triplets", 0)
+            ),
             "final_contrastive_accuracy": float(accuracy[-1]) if accuracy else None,
             **self.mining,
         }

@@ -139,6 +139,34 @@ def test_stsb_pairs_with_mined_hard_negatives_train_as_triplets(tmp_path):
         recipes.load(_recipe(tmp_path, "wordnet"), overrides=["data.hard_negatives=1"])
 
 
+def test_low_gold_stsb_pairs_join_the_mined_triplets_as_self_positive_rows(tmp_path):
+    from keras_contrastive.runs import text_task
+
+    path = tmp_path / "sts-train.csv"
+    _tiny_stsb(path)
+    with open(path, "a", encoding="utf-8") as f:  # a repeated anchor and a pair of equal sentences: left out
+        f.write("main-captions\tMSRvid\t2012test\t0100\t0.500\tbirds sing\ta dog\n")
+        f.write("main-captions\tMSRvid\t2012test\t0101\t0.000\tred\tred\n")
+    source = f"stsb:{path}"
+    recipe = recipes.load(_recipe(tmp_path, source, epochs=1), ["data.hard_negatives=1", "data.low_gold_negatives=1.0"])
+    anchors, positives, negatives = text_task.low_gold_triplets(recipe)
+    assert anchors == positives == ["the cat sat on the mat .", "birds sing", "a dog"]
+    assert negatives == ["a fast blue car", "the big dog sat .", "red"]
+    at_half = recipes.load(_recipe(tmp_path, source), ["data.hard_negatives=1", "data.low_gold_negatives=0.5"])
+    assert text_task.low_gold_triplets(at_half) == (["birds sing"], ["birds sing"], ["a dog"])
+    assert text_task.low_gold_triplets(recipes.load(_recipe(tmp_path, source), ["data.hard_negatives=1"])) is None
+
+    metrics = runs.train(recipe, str(tmp_path / "run"), verbose=0)
+    # 6 gold >= 4 pairs with a mined negative, then the 3 low-gold rows: 9 rows, 2 full batches of 4.
+    assert metrics["sentences"] == 6 and metrics["low_gold_triplets"] == 3 and metrics["steps_per_epoch"] == 2
+    assert np.isfinite(metrics["final_loss"])
+    without_mining = recipes.load(_recipe(tmp_path, source), ["data.low_gold_negatives=1.0"])
+    with pytest.raises(recipes.RecipeError, match="low_gold_negatives .* set data.hard_negatives >= 1"):
+        text_task.low_gold_triplets(without_mining)
+    with pytest.raises(recipes.RecipeError, match="data.low_gold_negatives: 1.0 would be ignored by this data source"):
+        recipes.load(_recipe(tmp_path, "wordnet"), overrides=["data.low_gold_negatives=1.0"])
+
+
 class _StopInEpoch(keras.callbacks.Callback):
     """Interrupts training at a given (epoch, batch), as a crash would."""
 
