@@ -395,12 +395,6 @@ def _check_values(recipe, check_paths=True):
             "data.hard_negatives: expected 0 (none) or the number of negatives to mine per pair, got "
             f"{recipe['data']['hard_negatives']}."
         )
-    stsb = recipe["data"]["source"].partition(":")[0] == "stsb"  # other sources: "would be ignored" (above)
-    if stsb and recipe["data"]["low_gold_negatives"] is not None and not recipe["data"]["hard_negatives"]:
-        raise RecipeError(
-            "data.low_gold_negatives adds STS-B's low-scored pairs as triplets beside the mined ones: set "
-            "data.hard_negatives >= 1 too (the training rows are then triplets)."
-        )
     if not 0.0 <= recipe["data"]["min_gold"] <= 5.0:
         raise RecipeError(
             f"data.min_gold: STS gold scores run from 0 to 5; expected a threshold in [0, 5], got "

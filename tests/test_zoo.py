@@ -72,9 +72,7 @@ def test_shipped_model_reloads_serves_and_reevaluates(name, version):
     check_reevaluates(model)
 
 
-SHIPPED_TEXT = [  # from each version's metadata: collecting the tests loads no SavedModel
-    name for name, version in SHIPPED if zoo.read_metadata(os.path.join(ZOO, name, str(version)))["modality"] == "text"
-]
+SHIPPED_TEXT = [name for name, version in SHIPPED if zoo.load(name, version, root=ZOO).modality == "text"]
 
 
 @pytest.mark.parametrize("name", SHIPPED_TEXT or [pytest.param(None, marks=pytest.mark.skip("no text model shipped"))])

@@ -132,12 +132,19 @@ def low_gold_triplets(recipe):
     """`(sentences_1, sentences_1, sentences_2)` of the STS-B pairs scored <= `data.low_gold_negatives`, or
     `None` when the key is unset: each sentence is its own positive (a second dropout view) and its low-scored
     partner its hard negative. One row per anchor (a repeated anchor in a batch would turn its own positive into
-    a negative); pairs of two equal sentences are left out. The rows join the mined triplets (`recipes.validate`
-    requires `data.hard_negatives` with this key).
+    a negative); pairs of two equal sentences are left out.
+
+    Raises:
+        RecipeError: the key is set without mined hard negatives (the rows join the mined triplets).
     """
     cfg = recipe["data"]
     if cfg["low_gold_negatives"] is None:
         return None
+    if not cfg["hard_negatives"]:
+        raise recipes.RecipeError(
+            "data.low_gold_negatives adds STS-B's low-scored pairs as triplets beside the mined ones: set "
+            "data.hard_negatives >= 1 too (the training rows are then triplets)."
+        )
     first, second, gold = data.load_stsb_rows(cfg["source"].partition(":")[2] or cfg["path"])
     seen, rows = set(), []
     for a, b, g in zip(first, second, gold):

@@ -160,8 +160,9 @@ def test_low_gold_stsb_pairs_join_the_mined_triplets_as_self_positive_rows(tmp_p
     # 6 gold >= 4 pairs with a mined negative, then the 3 low-gold rows: 9 rows, 2 full batches of 4.
     assert metrics["sentences"] == 6 and metrics["low_gold_triplets"] == 3 and metrics["steps_per_epoch"] == 2
     assert np.isfinite(metrics["final_loss"])
+    without_mining = recipes.load(_recipe(tmp_path, source), ["data.low_gold_negatives=1.0"])
     with pytest.raises(recipes.RecipeError, match="low_gold_negatives .* set data.hard_negatives >= 1"):
-        recipes.load(_recipe(tmp_path, source), ["data.low_gold_negatives=1.0"])  # refused with the recipe
+        text_task.low_gold_triplets(without_mining)
     with pytest.raises(recipes.RecipeError, match="data.low_gold_negatives: 1.0 would be ignored by this data source"):
         recipes.load(_recipe(tmp_path, "wordnet"), overrides=["data.low_gold_negatives=1.0"])
 
