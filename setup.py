@@ -17,7 +17,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["keras_contrastive", "keras_contrastive.*"]),
-    package_data={"keras_contrastive": ["data/assets/*"]},
+    package_data={"keras_contrastive": ["data/assets/*", "export/*.txt"]},
     include_package_data=True,
     install_requires=[
         # keras-hub and tensorflow-serving-api depend on `tensorflow`; pinning

@@ -211,34 +211,33 @@ class CLIP(ContrastiveModel):
 
     def encode_text(self, sentences, batch_size=256):
         """float32 numpy embeddings `[N, embed_dim]` of a list of strings."""
-        from keras_contrastive.text.encoder import trim_padding
-
-        ids = self.tokenize(sentences)
         embedder = self.text_embedder()
+        return self._by_length(sentences, batch_size, lambda ids: keras.ops.convert_to_numpy(embedder(ids)))
+
+    def _by_length(self, sentences, batch_size, fn):
+        """`fn(token ids)` over `sentences` in batches of similar length, padding trimmed; rows in input order."""
+        from keras_contrastive.text.encoder import length_sorted_batches, trim_padding
+
+        sentences = list(sentences)
+        ids = self.tokenize(sentences)
         pad_id = int(getattr(self.text_encoder, "pad_id", 0))
-        batches = [
-            keras.ops.convert_to_numpy(embedder(trim_padding(ids[i : i + batch_size], pad_id)))
-            for i in range(0, len(ids), batch_size)
-        ]
-        return np.concatenate(batches).astype("float32") if batches else np.zeros((0, self.embed_dim), "float32")
+        out = None
+        for index in length_sorted_batches(sentences, batch_size):
+            rows = np.asarray(fn(trim_padding(ids[index], pad_id)), dtype="float32")
+            if out is None:
+                out = np.zeros((len(sentences), rows.shape[1]), dtype="float32")
+            out[index] = rows
+        return out if out is not None else np.zeros((0, self.embed_dim), "float32")
 
     def text_features(self, sentences, batch_size=256):
         """float32 numpy pooled features `[N, D]` of the (locked) text tower, for training with cached text."""
         import tensorflow as tf
 
-        from keras_contrastive.text.encoder import trim_padding
-
         if self._text_features_fn is None:
             self._text_features_fn = tf.function(
                 lambda ids: self.text_tower_features(ids), input_signature=[tf.TensorSpec([None, None], tf.int32)]
             )
-        ids = self.tokenize(sentences)
-        pad_id = int(getattr(self.text_encoder, "pad_id", 0))
-        out = [
-            self._text_features_fn(trim_padding(ids[i : i + batch_size], pad_id)).numpy()
-            for i in range(0, len(ids), batch_size)
-        ]
-        return np.concatenate(out).astype("float32")
+        return self._by_length(sentences, batch_size, lambda ids: self._text_features_fn(ids).numpy())
 
     def image_embedder(self):
         """The image tower and its projection as a functional model: images `[B, H, W, C]` in `[0, 1]` to

@@ -175,13 +175,11 @@ class SimCSE(ContrastiveModel):
         Sentences are tokenized by the encoder's tokenizer, sorted by length
         and batched with the padding shared by a whole batch removed (same
         result, less compute)."""
-        from keras_contrastive.text.encoder import trim_padding
+        from keras_contrastive.text.encoder import length_sorted_batches, trim_padding
 
         sentences = list(sentences)
-        order = np.argsort([len(s) for s in sentences], kind="stable")
         out = np.zeros((len(sentences), self.feature_dim), dtype="float32")
-        for start in range(0, len(sentences), batch_size):
-            index = order[start : start + batch_size]
+        for index in length_sorted_batches(sentences, batch_size):
             ids = trim_padding(self.encoder.tokenize([sentences[i] for i in index]), self.pad_id)
             out[index] = keras.ops.convert_to_numpy(self._embed(ids))
         if not normalize:

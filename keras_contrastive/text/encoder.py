@@ -83,3 +83,14 @@ def trim_padding(token_ids, pad_id=0):
     used = np.any(token_ids != pad_id, axis=0)
     length = int(np.max(np.nonzero(used)[0])) + 1 if used.any() else 1
     return token_ids[:, :length]
+
+
+def length_sorted_batches(sentences, batch_size):
+    """Index arrays, `batch_size` at a time, of `sentences` sorted by length (characters; ties in input order).
+
+    Each batch then pads to a length close to its sentences' own (sentence-transformers' `encode` sorts the
+    same way); write each batch's rows back with `out[index] = ...` to keep the input order."""
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, received {batch_size}.")
+    order = np.argsort(np.asarray([len(s) for s in sentences], dtype="int64"), kind="stable")
+    return [order[i : i + int(batch_size)] for i in range(0, len(order), int(batch_size))]
