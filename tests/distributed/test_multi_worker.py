@@ -10,9 +10,6 @@ import sys
 import numpy as np
 import pytest
 
-# Slow (`pytest -m "not slow"` leaves it out): every test starts two or three TensorFlow processes.
-pytestmark = pytest.mark.slow
-
 WORKER = r"""
 import os, sys
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
@@ -54,6 +51,7 @@ def _weights(path):
     return [data[f"arr_{i}"] for i in range(len(data.files) - 1)], data["initial"]
 
 
+@pytest.mark.slow  # several TensorFlow processes
 def test_two_worker_processes_equal_one_process(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     single = subprocess.run(
@@ -117,6 +115,7 @@ def _error_lines(stderr):
     return [line for line in lines if not any(s in line for s in START_UP)]
 
 
+@pytest.mark.slow  # several TensorFlow processes
 def test_cli_multi_worker_training_only_the_chief_writes_and_every_worker_resumes(tmp_path):
     # TF_CPP_MIN_LOG_LEVEL=2: errors of TensorFlow's C++ side are printed, so a coordination error at the end
     # (a worker outliving the other by the heartbeat timeout) would be seen.
@@ -191,6 +190,7 @@ with open(out, "w") as f:
 """
 
 
+@pytest.mark.slow  # several TensorFlow processes
 def test_two_workers_read_every_file_of_a_folder_once_per_epoch_by_file(tmp_path):
     from PIL import Image
 
