@@ -395,7 +395,12 @@ def import_tensorflow_quietly():
     if "tensorflow" in sys.modules:
         return
     sys.stderr.flush()
-    saved = os.dup(2)
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to set aside (a closed descriptor): nothing would be seen anyway
+        import tensorflow  # noqa: F401
+
+        return
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
