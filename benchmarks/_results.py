@@ -7,6 +7,34 @@ import sys
 
 from keras_contrastive.hardware import cpu_info
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def peer_python(name="lightly"):
+    """The Python of a peer's virtualenv made by `bash benchmarks/peer/make_venvs.sh NAME` (lightly, st or
+    onnx): `benchmarks/.venvs/NAME/bin/python` in this clone, the `--peer-python` default."""
+    return os.path.join(REPO, "benchmarks", ".venvs", name, "bin", "python")
+
+
+def check_peer_python(path):
+    """Stops with a message naming the fix when the peer's Python is missing."""
+    if not os.path.exists(path):
+        sys.exit(
+            f"The peer's Python {path} does not exist. Make its virtualenv with "
+            "`bash benchmarks/peer/make_venvs.sh lightly`, or pass --peer-python PATH."
+        )
+
+
+def save_figure(draw, path, *args):
+    """`draw(*args, path)` when matplotlib is installed; otherwise one line saying the figure was skipped."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print(f'figure {path} skipped: matplotlib is not installed (pip install "keras-contrastive[plots]")')
+        return False
+    draw(*args, path)
+    return True
+
 
 def command_line(argv=None):
     """The benchmark's command as typed: `python SCRIPT ARGS` (`argv` = the arguments given to `main`)."""

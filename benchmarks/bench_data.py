@@ -20,8 +20,9 @@ measures, on this machine, each in fresh subprocesses:
   ImageNet's stem (7x7 stride 2 + max-pool, 16x fewer FLOPs, so the input pipeline's share is larger) is
   reported beside it (`e2e_over_compute_96_imagenet_stem`).
 
-    python benchmarks/bench_data.py [--root /work/data18/bench] [--small 5000] [--large 50000] [--rounds 3] \
-        [--generate-only] [--out benchmarks/results/bench_data.json] [--plot benchmarks/results/bench_data.png]
+    python benchmarks/bench_data.py [--root TMPDIR/keras-contrastive-bench-data] [--small 5000] [--large 50000] \
+        [--rounds 3] [--generate-only] [--out benchmarks/results/bench_data.json] \
+        [--plot benchmarks/results/bench_data.png]
 """
 
 import argparse
@@ -38,7 +39,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _results import command_line, write_result  # noqa: E402
+from _results import check_peer_python, command_line, peer_python, save_figure, write_result  # noqa: E402
 
 CLASSES = 100
 
@@ -235,7 +236,11 @@ def plot(result, path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--root", default="/work/data18/bench")
+    parser.add_argument(
+        "--root",
+        default=os.path.join(tempfile.gettempdir(), "keras-contrastive-bench-data"),
+        help="where the generated JPEG folders are written once and reused (default: in the temporary folder)",
+    )
     parser.add_argument("--small", type=int, default=5000)
     parser.add_argument("--large", type=int, default=50000)
     parser.add_argument("--rounds", type=int, default=3)
@@ -246,7 +251,9 @@ def main(argv=None):
     parser.add_argument(
         "--step-warmup", type=int, default=5, help="untimed steps first: the pipeline fills its buffers in them"
     )
-    parser.add_argument("--peer-python", default="/work/venvs/peer/bin/python")
+    parser.add_argument(
+        "--peer-python", default=peer_python(), help="the lightly virtualenv's Python (benchmarks/peer/make_venvs.sh)"
+    )
     parser.add_argument("--generate-only", action="store_true")
     parser.add_argument("--out", default=os.path.join(HERE, "results", "bench_data.json"))
     parser.add_argument("--plot", default=os.path.join(HERE, "results", "bench_data.png"))
@@ -267,6 +274,8 @@ def main(argv=None):
         return
 
     started = time.time()
+    if not args.generate_only:
+        check_peer_python(args.peer_python)  # before the folders are written, not after the memory part
     large = generate(os.path.join(args.root, f"jpeg{args.large}"), args.large)
     small = link_subset(large, os.path.join(args.root, f"jpeg{args.small}"), args.small)
     print(f"folders ready in {time.time() - started:.0f} s: {large}, {small}", flush=True)
@@ -355,8 +364,8 @@ def main(argv=None):
     if os.path.exists(args.out + ".partial"):
         os.remove(args.out + ".partial")
     with open(args.out, encoding="utf-8") as f:
-        plot(json.load(f), args.plot)
-    print(f"wrote {args.out} and {args.plot}")
+        drawn = save_figure(plot, args.plot, json.load(f))
+    print(f"wrote {args.out}" + (f" and {args.plot}" if drawn else ""))
 
 
 if __name__ == "__main__":

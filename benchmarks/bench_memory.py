@@ -19,14 +19,14 @@ at the largest batch size, how the gap between the two peaks divides between
 the imports, the rest of the fixed part and the per-image part.
 
     python benchmarks/bench_memory.py [--batch-sizes 64 128 256] [--ours-precision mixed_bfloat16] \
-        [--peer-layout channels_last] [--peer-precision bfloat16] [--lock /work/runs/BENCH_RUNNING] --out FILE
+        [--peer-layout channels_last] [--peer-precision bfloat16] [--lock runs/BENCH_RUNNING] --out FILE
 """
 
 import argparse
 import sys
 
 import numpy as np
-from _results import command_line, write_result  # noqa: E402 (benchmarks/ is on sys.path)
+from _results import check_peer_python, command_line, peer_python, write_result  # noqa: E402 (benchmarks/ is on sys.path)
 from run_peer_comparison import OURS, THEIRS, Lock, random_images_file, run_measurement  # noqa: E402
 
 
@@ -44,10 +44,13 @@ def main(argv=None):
     parser.add_argument("--ours-precision", choices=("float32", "mixed_bfloat16"), default="mixed_bfloat16")
     parser.add_argument("--peer-layout", choices=("nchw", "channels_last"), default="channels_last")
     parser.add_argument("--peer-precision", choices=("float32", "bfloat16"), default="bfloat16")
-    parser.add_argument("--peer-python", default="/work/venvs/peer/bin/python")
+    parser.add_argument(
+        "--peer-python", default=peer_python(), help="the lightly virtualenv's Python (benchmarks/peer/make_venvs.sh)"
+    )
     parser.add_argument("--lock", help="benchmark lock file, held while measuring")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
+    check_peer_python(args.peer_python)
     sizes = sorted(set(args.batch_sizes))
     if len(sizes) < 2 or sizes[0] < 2:
         parser.error(f"--batch-sizes needs at least two different sizes >= 2 to fit a line; received {sizes}")

@@ -77,7 +77,8 @@ def main(argv=None):
         "negative_is_anchor": sum(t[2] == t[0] for t in triplets),
         "pairs_covered": len({(t[0], t[1]) for t in triplets} & wanted),
         "bars": {"seconds": 600, "peak_rss_mib": 2048},
-        "mine_command": " ".join(["keras-contrastive", *command[3:]]),
+        # The temporary folder is gone: recorded as TMPDIR, so the line reads the same on every machine.
+        "mine_command": " ".join(["keras-contrastive", *command[3:]]).replace(tmp, "TMPDIR"),
         "command": command_line(argv),
     }
     write_result(result, args.out)

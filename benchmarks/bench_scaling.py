@@ -34,6 +34,7 @@ import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_queue  # noqa: E402
+from _results import save_figure  # noqa: E402
 
 from keras_contrastive.backbones import ConvNet  # noqa: E402
 from keras_contrastive.losses import nt_xent  # noqa: E402
@@ -181,9 +182,9 @@ def main(argv=None):
     with open(args.out, "w", encoding="utf-8") as f:
         json.dump(batch, f, indent=2)
         f.write("\n")
-    plot(batch, queue, args.plot)
+    drawn = save_figure(plot, args.plot, batch, queue)
     print(json.dumps({k: v for k, v in batch.items() if k != "queue"}, indent=2))
-    print(f"wrote {args.out}, {args.queue_out}, {args.plot}")
+    print(f"wrote {args.out}, {args.queue_out}" + (f", {args.plot}" if drawn else ""))
 
 
 if __name__ == "__main__":

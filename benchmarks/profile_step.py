@@ -31,7 +31,7 @@ import os
 import re
 import sys
 
-from _results import command_line, write_result  # noqa: E402 (benchmarks/ is on sys.path)
+from _results import check_peer_python, command_line, peer_python, write_result  # noqa: E402 (benchmarks/ is on sys.path)
 from run_peer_comparison import OURS, THEIRS, random_images_file, run_measurement  # noqa: E402
 
 KINDS = (
@@ -180,12 +180,16 @@ def main(argv=None):
     parser.add_argument("--ours-precision", choices=("float32", "mixed_bfloat16"), default="float32")
     parser.add_argument("--peer-layout", choices=("nchw", "channels_last"), default="channels_last")
     parser.add_argument("--peer-precision", choices=("float32", "bfloat16"), default="float32")
-    parser.add_argument("--peer-python", default="/work/venvs/peer/bin/python")
+    parser.add_argument(
+        "--peer-python", default=peer_python(), help="the lightly virtualenv's Python (benchmarks/peer/make_venvs.sh)"
+    )
     parser.add_argument("--ours-env", nargs="*", default=[], metavar="KEY=VALUE")
     parser.add_argument("--peer-env", nargs="*", default=[], metavar="KEY=VALUE")
     parser.add_argument("--skip-peer", action="store_true", help="profile ours only")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
+    if not args.skip_peer:
+        check_peer_python(args.peer_python)
     ours_env, peer_env = _env(args.ours_env, "--ours-env"), _env(args.peer_env, "--peer-env")
     data = random_images_file(args.batch_size, "profile_step_")
     common = ["--data", data, "--mode", "profile", "--batch-size", str(args.batch_size)]

@@ -17,7 +17,7 @@ AVX512_BF16 or AMX).
     python benchmarks/run_peer_comparison.py [--rounds 3] [--steps 3] [--warmup 1] \
         [--ours-precisions float32 mixed_bfloat16] \
         [--peer-configs nchw:0 channels_last:0 channels_last_bf16:0] \
-        [--peer-python /work/venvs/peer/bin/python] [--lock /work/runs/BENCH_RUNNING] --out FILE
+        [--peer-python benchmarks/.venvs/lightly/bin/python] [--lock runs/BENCH_RUNNING] --out FILE
 
 Ours runs under each Keras dtype policy of `--ours-precisions`. Peer
 configurations are `LAYOUT[_bf16]:WORKERS` (`nchw` or `channels_last`;
@@ -52,7 +52,7 @@ import tempfile
 import time
 
 import numpy as np
-from _results import command_line, write_result  # noqa: E402 (benchmarks/ is on sys.path)
+from _results import check_peer_python, command_line, peer_python, write_result  # noqa: E402 (benchmarks/ is on sys.path)
 
 GFLOP_PER_IMAGE = 6.7
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -132,11 +132,14 @@ def main(argv=None):
     parser.add_argument(
         "--peer-configs", nargs="+", default=["nchw:0", "channels_last:0"], metavar="LAYOUT[_bf16]:WORKERS"
     )
-    parser.add_argument("--peer-python", default="/work/venvs/peer/bin/python")
+    parser.add_argument(
+        "--peer-python", default=peer_python(), help="the lightly virtualenv's Python (benchmarks/peer/make_venvs.sh)"
+    )
     parser.add_argument("--data", help="uint8 .npy [N, 32, 32, 3]; default: 4,096 random images")
     parser.add_argument("--lock", help="benchmark lock file, held during each round")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
+    check_peer_python(args.peer_python)
     configs = []  # (name, layout, precision, workers)
     for config in args.peer_configs:
         name, _, workers = config.partition(":")

@@ -141,14 +141,52 @@ class KNNMonitor(keras.callbacks.Callback):
             self._writer = None
 
 
+def parse_skip_log(text):
+    """`(names, reads)` of skip-log lines: the names in the order read (a file appears once per failed
+    read), and the count of failed reads. A long run of skipped records is written as its first names and a
+    line "(and N more before NAME)": those N are reads whose names are unknown."""
+    names, more = [], 0
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        words = line.split()
+        if line.startswith("(and ") and len(words) > 1 and words[1].isdigit():
+            more += int(words[1])
+        else:
+            names.append(line)
+    return names, len(names) + more
+
+
+def skipped_counts(path):
+    """`{"skipped_files": distinct files, "skipped_reads": failed reads}` of a whole skip log (0 and 0 when
+    there is none): what a run's `metrics.json` reports, training and evaluation together."""
+    if not path or not os.path.exists(path):
+        return {"skipped_files": 0, "skipped_reads": 0}
+    with open(path, encoding="utf-8", errors="replace") as f:
+        names, reads = parse_skip_log(f.read())
+    return {"skipped_files": len(set(names)), "skipped_reads": reads}
+
+
+def skipped_warning(what, names, reads, path, show=5):
+    """The warning naming skipped files: distinct files first, then the reads that failed."""
+    distinct = list(dict.fromkeys(names))
+    shown = "; ".join(distinct[:show])
+    more = f" and {len(distinct) - show} more" if len(distinct) > show else ""
+    return (
+        f"{what}: skipped {len(distinct)} unreadable image file(s) ({reads} reads): {shown}{more} (one line per "
+        f"read in {path}). Remove or replace them, or set data.on_error: raise to stop at the first."
+    )
+
+
 class SkippedFilesMonitor(keras.callbacks.Callback):
     """The files the streaming pipeline skipped (unreadable or not decodable), counted at each epoch's end.
 
     The pipeline (`data.pretrain_stream(..., on_error="skip", skip_log=path)`) appends each skipped file's
-    name to `path` each time it skips it; at the end of an epoch this callback reads the names added since
-    the last epoch, puts their count (skipped reads) in the epoch's logs as `skipped_files` (so `History` and
-    a `CSVLogger` after it record it), and warns naming the first `show` distinct files. The pipeline reads
-    ahead of training (prefetch), so a read is counted in the epoch during which it happened.
+    name to `path` each time it skips it (one line per failed read); at the end of an epoch this callback
+    reads the lines added since the last epoch and puts two counts in the epoch's logs (so `History` and a
+    `CSVLogger` after it record them): `skipped_files`, the distinct files, and `skipped_reads`, the failed
+    reads (a file is read once per epoch, and the pipeline reads ahead); it warns naming the first `show`
+    files. A read is counted in the epoch during which it happened.
 
     Args:
         path: str. The skip log the pipeline writes.
@@ -160,35 +198,22 @@ class SkippedFilesMonitor(keras.callbacks.Callback):
         self.path = path
         self.show = show
         self.offset = os.path.getsize(path) if os.path.exists(path) else 0
-        self.total = 0
 
-    def new_names(self):
-        """The names appended to the log since the last call."""
+    def new_lines(self):
+        """The text appended to the log since the last call (whole lines only)."""
         if not os.path.exists(self.path):
-            return []
+            return ""
         with open(self.path, "rb") as f:
             f.seek(self.offset)
             text = f.read()
         end = text.rfind(b"\n") + 1  # a line still being written is read next time
         self.offset += end
-        return [line for line in text[:end].decode("utf-8", "replace").splitlines() if line.strip()]
+        return text[:end].decode("utf-8", "replace")
 
     def on_epoch_end(self, epoch, logs=None):
-        names = self.new_names()
-        # A long run of skipped records is written as its first names and "(and N more before NAME)".
-        more = sum(int(n.split()[1]) for n in names if n.startswith("(and ") and n.split()[1].isdigit())
-        names = [n for n in names if not n.startswith("(and ")]
-        count = len(names) + more
-        self.total += count
+        names, reads = parse_skip_log(self.new_lines())
         if logs is not None:
-            logs["skipped_files"] = float(count)
-        if names:
-            distinct = list(dict.fromkeys(names))
-            shown = "; ".join(distinct[: self.show])
-            more = f" and {len(distinct) - self.show} more" if len(distinct) > self.show else ""
-            warnings.warn(
-                f"epoch {epoch + 1}: skipped {len(distinct)} unreadable image file(s) ({count} reads): "
-                f"{shown}{more} (all names in {self.path}). Remove or replace them, or set data.on_error: raise "
-                "to stop at the first.",
-                stacklevel=2,
-            )
+            logs["skipped_files"] = float(len(set(names)))
+            logs["skipped_reads"] = float(reads)
+        if reads:
+            warnings.warn(skipped_warning(f"epoch {epoch + 1}", names, reads, self.path, self.show), stacklevel=2)

@@ -19,10 +19,10 @@ keras-contrastive mine --model PATH --pairs TSV --corpus FILE|wordnet|stsb:PATH 
 import argparse
 import json
 import os
+import re
 import shlex
 import sys
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import tempfile
 
 DESCRIPTIONS_HELP = (
     "zero-shot class descriptions: a JSON file {class: [phrases]} (default for the emoji groups: each group's "
@@ -248,6 +248,13 @@ def _train(args):
     print(json.dumps(metrics, indent=2, sort_keys=True))
     print(training_summary(metrics))
     print(f"run written to {output}")
+    if args.strategy == "multi-worker":
+        # The workers left `runs.train` together (`core.finish_together`). Ending now, without Python's
+        # teardown, keeps their ends within TensorFlow's heartbeat timeout (10 s) of each other: a worker that
+        # outlives another by more logs "tasks are unhealthy (stopped sending heartbeats)" on a clean run.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def _evaluate(args):
@@ -357,8 +364,64 @@ def _embed(args):
     _print_result(result)
 
 
+# A line of TensorFlow's C++ logging (absl's format: severity, month and day, time, thread, file:line]; TensorFlow
+# 2.21 writes the time as 00:00:SECONDS), absl's note before its logging is initialised, and the continuation
+# of TensorFlow's CPU-feature note.
+TF_LOG_LINE = re.compile(
+    r"^(?:[IWEF]\d{4} \d\d:\d\d:[\d.]+\s+\d+ \S+:\d+\] "
+    r"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags)"
+)
+
+
+def quiet_tensorflow(environ=None):
+    """Hides the lines TensorFlow's C++ side prints when it starts (`E0000 ... failed call to cuInit` without
+    a GPU, oneDNN notes, "rebuild TensorFlow with the appropriate compiler flags", absl's "All log messages
+    before absl::InitializeLog()"), unless the user set `TF_CPP_MIN_LOG_LEVEL`: their setting is kept
+    (`TF_CPP_MIN_LOG_LEVEL=0` shows everything). Sets the level to 3 for the rest of the process, before
+    TensorFlow reads it. Python-side warnings are untouched. Returns the level in effect, and whether it was
+    chosen here."""
+    environ = os.environ if environ is None else environ
+    if "TF_CPP_MIN_LOG_LEVEL" in environ:
+        return environ["TF_CPP_MIN_LOG_LEVEL"], False
+    environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    return "3", True
+
+
+def import_tensorflow_quietly():
+    """Imports TensorFlow with the process's stderr (file descriptor 2) set aside, then writes back what was
+    printed meanwhile except TensorFlow's C++ log lines (`TF_LOG_LINE`). The few lines TensorFlow's libraries
+    print as they load come before it reads `TF_CPP_MIN_LOG_LEVEL`; Python warnings of the import are kept."""
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to set aside (a closed descriptor): nothing would be seen anyway
+        import tensorflow  # noqa: F401
+
+        return
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            text = captured.read().decode("utf-8", "replace")
+    kept = [line for line in text.splitlines(keepends=True) if not TF_LOG_LINE.match(line)]
+    if kept:
+        sys.stderr.write("".join(kept))
+        sys.stderr.flush()
+
+
 def main(argv=None):
+    _, quiet = quiet_tensorflow()
     args = _parser().parse_args(argv)
+    if quiet:
+        import_tensorflow_quietly()
     args.argv = list(sys.argv[1:] if argv is None else argv)  # the command recorded in run and zoo metadata
     from keras_contrastive.recipes import RecipeError
     from keras_contrastive.runs import TrainingError

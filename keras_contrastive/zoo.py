@@ -361,9 +361,10 @@ def readme_text(root=None):
         "",
         "```python",
         "from keras_contrastive import zoo",
-        "model = zoo.load('NAME')          # latest version; zoo.list() lists them",
-        "embeddings = model(images)        # uint8 or float32 [N, H, W, C] -> [N, D] (CLIP: [N, classes])",
-        "model.metadata['metrics']",
+        "",
+        'model = zoo.load("NAME")  # latest version; zoo.list() lists them',
+        "embeddings = model(images)  # uint8 or float32 [N, H, W, C] -> [N, D] (CLIP: [N, classes])",
+        'model.metadata["metrics"]',
         "```",
         "",
     ]

@@ -12,7 +12,11 @@ LOGICAL_CPUS = configure_logical_cpus(2)
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: real training to an accuracy (run in CI when it fits)")
+    config.addinivalue_line(
+        "markers",
+        "slow: real training to an accuracy, several TensorFlow processes, or one check swept over every method "
+        "(CI runs them all; pytest -m 'not slow' leaves them out while developing)",
+    )
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -18,26 +19,44 @@ FAST = [
 ]
 
 
-def _cli(*args, timeout=600):
+# TensorFlow's C++ log lines (absl's format: severity, month and day, time) and its other start-up notes.
+TF_START_UP = re.compile(
+    r"^[IWEF]\d{4} \d\d:\d\d:\d\d|absl::InitializeLog|rebuild TensorFlow with the appropriate", re.M
+)
+
+
+def _cli(*args, timeout=600, env=None):
     return subprocess.run(
         [sys.executable, "-m", "keras_contrastive.cli", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=env,
     )
 
 
-def test_train_evaluate_export_from_the_command_line(tmp_path):
+def _env(tf_log_level):
+    """This process's environment with TF_CPP_MIN_LOG_LEVEL as a user would have it (`None`: not set)."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # conftest sets it
+    return env if tf_log_level is None else {**env, "TF_CPP_MIN_LOG_LEVEL": tf_log_level}
+
+
+def test_train_evaluate_export_from_the_command_line(tmp_path, capsys):
     run = tmp_path / "run"
-    out = _cli("train", "recipes/quickstart.yaml", *FAST, "--output", str(run), "--verbose", "0")
+    out = _cli("train", "recipes/quickstart.yaml", *FAST, "--output", str(run), "--verbose", "0", env=_env(None))
     assert out.returncode == 0, out.stderr[-2000:]
+    # A fresh process, TF_CPP_MIN_LOG_LEVEL unset: none of TensorFlow's C++ start-up lines.
+    assert not TF_START_UP.search(out.stderr), out.stderr[-3000:]
     metrics = json.loads((run / "metrics.json").read_text())
     assert 0.0 <= metrics["linear_probe_top1"] <= 1.0 and metrics["epochs"] == 1
     assert "--set train.epochs=1" in (run / "command.txt").read_text()
 
-    out = _cli("evaluate", "knn", "--run", str(run), "--k", "20", "--out", str(tmp_path / "knn.json"))
+    knn_args = ["evaluate", "knn", "--run", str(run), "--k", "20", "--out", str(tmp_path / "knn.json")]
+    out = _cli(*knn_args, env=_env("0"))
     assert out.returncode == 0, out.stderr[-2000:]
+    # The user's own setting is kept: at 0, TensorFlow's start-up lines are there.
+    assert TF_START_UP.search(out.stderr), out.stderr[-3000:]
     knn = json.loads((tmp_path / "knn.json").read_text())
     assert knn["k"] == 20 and 0.1 < knn["knn_top1"] <= 1.0
 
@@ -46,15 +65,41 @@ def test_train_evaluate_export_from_the_command_line(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert (target / "1" / "saved_model.pb").exists()
     assert json.loads((target / "1" / "assets" / "metrics.json").read_text()) == metrics
-    out = _cli("export", "--run", str(run), "--to", str(target), "--version", "1")
-    assert out.returncode == 2 and "already exists" in out.stderr
+    from keras_contrastive import cli  # the refusal, in this process
+
+    assert cli.main(["export", "--run", str(run), "--to", str(target), "--version", "1"]) == 2
+    assert "already exists" in capsys.readouterr().err
 
 
-def test_bad_input_exits_2_with_a_message(tmp_path):
+def test_bad_input_exits_2_with_a_message(tmp_path, capsys):
+    from keras_contrastive import cli
+
+    # A fresh process: the status reaches the shell.
     out = _cli("train", "recipes/quickstart.yaml", "--set", "train.nope=1", "--output", str(tmp_path))
     assert out.returncode == 2
     assert "unknown recipe key 'train.nope'" in out.stderr
-    out = _cli("train", "recipes/missing.yaml")
-    assert out.returncode == 2 and "not found" in out.stderr
-    out = _cli("evaluate", "linear-probe", "--run", str(tmp_path / "none"))
-    assert out.returncode == 2 and "is not a finished run" in out.stderr
+    # The same path in this process (a fresh TensorFlow each would add seconds, not checks).
+    assert cli.main(["train", os.path.join(ROOT, "recipes", "missing.yaml")]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert cli.main(["evaluate", "linear-probe", "--run", str(tmp_path / "none")]) == 2
+    assert "is not a finished run" in capsys.readouterr().err
+
+
+def test_tensorflow_start_up_lines_are_hidden_only_when_the_user_did_not_choose():
+    from keras_contrastive import cli
+
+    unset = {"PATH": "/usr/bin"}
+    assert cli.quiet_tensorflow(unset) == ("3", True) and unset["TF_CPP_MIN_LOG_LEVEL"] == "3"
+    for chosen in ("0", "1", "2"):
+        environ = {"TF_CPP_MIN_LOG_LEVEL": chosen}
+        assert cli.quiet_tensorflow(environ) == (chosen, False) and environ == {"TF_CPP_MIN_LOG_LEVEL": chosen}
+    # What TensorFlow 2.21 prints as its libraries load, before it reads the level; a Python warning is kept.
+    printed = [
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+        "I0000 00:00:1796672337.722239   12070 port.cc:153] oneDNN custom operations are on.",
+        "E0000 00:00:1796672351.374105   12080 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error",
+        "To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with the "
+        "appropriate compiler flags.",
+    ]
+    assert all(cli.TF_LOG_LINE.match(line) for line in printed)
+    assert not cli.TF_LOG_LINE.match("/x/keras/src/backend.py:12: UserWarning: do not ignore this")

@@ -1,4 +1,6 @@
-"""CLIP from a recipe, end to end on a tiny folder of captioned images: train, evaluate, export (CLI)."""
+"""CLIP from a recipe, end to end on a tiny folder of captioned images: train, evaluate, export (CLI).
+
+Slow (`pytest -m "not slow"` leaves it out): the module's run trains until it has learned its pairs."""
 
 import colorsys
 import json
@@ -12,6 +14,8 @@ from PIL import Image
 from keras_contrastive import cli, recipes, runs
 from keras_contrastive.data import image_text
 from keras_contrastive.text.testing import TINY_SENTENCES, TINY_VOCABULARY
+
+pytestmark = pytest.mark.slow
 
 
 def _recipe(folder):

@@ -81,7 +81,7 @@ def test_image_text_and_image_text_runs_write_the_same_layout(tmp_path):
     assert layouts["image"] == layouts["text"] == layouts["image_text"] == RUN_FILES
 
 
-def test_a_run_is_exported_evaluated_plotted_and_published_after_its_data_moved(tmp_path):
+def test_a_run_is_exported_evaluated_plotted_and_published_after_its_data_moved(tmp_path, capsys):
     data = _class_folder(tmp_path / "data")
     recipe = recipes.load(
         QUICKSTART,
@@ -99,9 +99,13 @@ def test_a_run_is_exported_evaluated_plotted_and_published_after_its_data_moved(
     published = zoo.publish(run, "moved", root=str(tmp_path / "zoo"))
     assert os.path.isdir(published)
 
-    # Evaluating reads data: the old path is named, and --data points at the new place.
-    with pytest.raises((FileNotFoundError, ValueError), match=str(data)):
+    # Evaluating reads data: the old path and its recipe key are named, and --data points at the new place.
+    with pytest.raises(FileNotFoundError, match=str(data)) as raised:
         runs.evaluate_linear_probe(run)
+    assert f"data.source: folder:{data}" in str(raised.value) and "--data SPEC" in str(raised.value)
+    assert cli.main(["evaluate", "linear-probe", "--model", run]) == 2
+    message = capsys.readouterr().err
+    assert f"data.source: folder:{data}" in message and "give the data's new place with --data SPEC" in message
     result = runs.evaluate_linear_probe(run, data_spec=f"folder:{moved}")
     assert result["linear_probe_top1"] == pytest.approx(trained["linear_probe_top1"])
     out = tmp_path / "similarity.png"

@@ -1,4 +1,5 @@
-"""Training runs on streaming sources: a corrupt file is skipped, named and counted in history.csv; with
+"""Training runs on streaming sources: corrupt files are skipped, named and counted (distinct files, failed
+reads) the same in history.csv, metrics.json and the warnings; with
 `data.on_error: raise` the run stops naming it and keeps its last finished epoch."""
 
 import csv
@@ -32,20 +33,38 @@ def _recipe(folder, *sets):
     return recipes.load(QUICKSTART, [f"data.source=folder:{folder}", *tiny, *sets])
 
 
-def test_a_corrupt_file_is_skipped_named_and_counted_in_history(tmp_path):
+def test_skipped_files_are_counted_as_distinct_files_and_reads_the_same_everywhere(tmp_path):
+    # Bad files in both splits: training reads the train split every epoch (and reads ahead), evaluation
+    # reads both splits; each failed read is a line of skipped_files.txt, each file counted once.
     folder = _folder(tmp_path / "images")
-    broken = folder / "train" / "class1" / "broken.jpg"
-    broken.write_bytes((folder / "train" / "class1" / "0.jpg").read_bytes()[:200])
+    good = (folder / "train" / "class1" / "0.jpg").read_bytes()
+    bad = [folder / "train" / "class0" / "bad0.jpg", folder / "train" / "class1" / "bad1.jpg"]
+    bad += [folder / "test" / "class1" / "bad2.png"]
+    bad[0].write_bytes(good[:200])  # truncated
+    bad[1].write_bytes(b"not an image")
+    bad[2].write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     run = tmp_path / "run"
-    with pytest.warns(UserWarning, match=f"skipped 1 unreadable image file\\(s\\) \\(\\d+ reads\\): {broken}"):
-        metrics = runs.train(_recipe(folder, "train.epochs=2", "train.batch_size=17"), str(run), verbose=0)
-    # Each epoch's single step reads every file, and the pipeline reads ahead: at least one skip an epoch.
-    names = (run / "skipped_files.txt").read_text().split()
-    assert set(names) == {str(broken)} and metrics["train_images"] == 17
+    with pytest.warns(UserWarning) as caught:
+        metrics = runs.train(_recipe(folder, "train.epochs=2", "train.batch_size=18"), str(run), verbose=0)
+    lines = (run / "skipped_files.txt").read_text().splitlines()
+    assert set(lines) == {str(b) for b in bad} and len(lines) > len(bad)  # files repeated: one line a read
+    assert metrics["skipped_files"] == 3 and metrics["skipped_reads"] == len(lines)
+    assert metrics["train_images"] == 18 and metrics["test_images"] == 8  # listed; evaluated (read)
+    on_disk = json.loads((run / "metrics.json").read_text())
+    assert (on_disk["skipped_files"], on_disk["skipped_reads"]) == (3, len(lines))
     with open(run / "history.csv", encoding="utf-8") as f:
-        counts = [float(r["skipped_files"]) for r in csv.DictReader(f)]
-    assert len(counts) == 2 and counts[0] >= 1 and sum(counts) == metrics["skipped_files"] <= len(names)
-    assert 0.0 <= metrics["linear_probe_top1"] <= 1.0 and metrics["test_images"] == 8
+        rows = list(csv.DictReader(f))
+    # The first epoch's step reads every train file (the pipeline reads ahead: a later epoch may find its
+    # reads done); the history counts distinct files and reads as the metrics do.
+    files, reads = [float(r["skipped_files"]) for r in rows], [int(float(r["skipped_reads"])) for r in rows]
+    assert len(rows) == 2 and files[0] == 2.0 and files[1] <= 2.0 and reads[0] >= 2
+    assert sum(reads) < len(lines)  # evaluation's reads come after training's
+    messages = [str(w.message) for w in caught if "unreadable" in str(w.message)]
+    for epoch in (1, 2):
+        expected = f"epoch {epoch}: skipped {int(files[epoch - 1])} unreadable image file(s) ({reads[epoch - 1]} reads)"
+        assert (expected in " ".join(messages)) == (reads[epoch - 1] > 0), (expected, messages)
+    assert f"training and evaluation: skipped 3 unreadable image file(s) ({len(lines)} reads)" in messages[-1]
+    assert 0.0 <= metrics["linear_probe_top1"] <= 1.0
 
 
 def test_on_error_raise_stops_naming_the_file_and_keeps_the_last_finished_epoch(tmp_path):

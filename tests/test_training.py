@@ -17,6 +17,7 @@ FAST = [
 ]
 
 
+@pytest.mark.slow  # real training to an accuracy: 2 epochs of the quick-start and three linear probes
 def test_the_quickstart_beats_its_own_random_init_encoder_and_raw_pixels(tmp_path):
     """The quick-start recipe for 2 of its 3 epochs: its linear probe beats the same encoder untrained and
     the raw pixels, both measured by the same code in the same run (the README's promise)."""

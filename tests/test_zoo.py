@@ -53,9 +53,13 @@ def check_reevaluates(model, sts_dir=None):
         assert now["knn_top1"] == pytest.approx(meta["metrics"]["knn_top1"], abs=POINT)
 
 
+# The quick set (`pytest -m "not slow"`) re-evaluates the quick-start's model; CI every shipped model.
+QUICK = {"simclr_quickstart"}
+
+
 @pytest.mark.parametrize(
     "name,version",
-    SHIPPED
+    [(n, v) if n in QUICK else pytest.param(n, v, marks=pytest.mark.slow) for n, v in SHIPPED]
     or [
         pytest.param(
             None,

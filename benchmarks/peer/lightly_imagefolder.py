@@ -2,7 +2,7 @@
 `DataLoader(num_workers=2)`, timed in one process. Runs in the peer's virtualenv (README.md beside this
 file) and prints one JSON line: `images_per_s` (source images, 2 views each).
 
-    /work/venvs/peer/bin/python benchmarks/peer/lightly_imagefolder.py --folder DIR --size 224 \
+    benchmarks/.venvs/lightly/bin/python benchmarks/peer/lightly_imagefolder.py --folder DIR --size 224 \
         [--batch-size 64] [--batches 20] [--warmup 3] [--workers 2]
 
 `SimCLRTransform(input_size=size)` with lightly's defaults, SimCLR's ImageNet views: random resized crop

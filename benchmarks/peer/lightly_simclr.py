@@ -6,7 +6,7 @@ ResNet-18 with the small-image stem (3x3 stride-1 conv, no max-pool),
 model of `benchmarks/bench_throughput.py`. Runs in its own virtualenv (see
 README.md beside this file) and prints one JSON line.
 
-    /work/venvs/peer/bin/python benchmarks/peer/lightly_simclr.py --data IMAGES.npy \
+    benchmarks/.venvs/lightly/bin/python benchmarks/peer/lightly_simclr.py --data IMAGES.npy \
         --mode compute|e2e|profile|imports [--layout nchw|channels_last] [--precision float32|bfloat16] [--workers 0] \
         [--steps 4] [--warmup 2]
 

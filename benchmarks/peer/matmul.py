@@ -5,7 +5,7 @@ Runs under either interpreter (numpy is in both; torch only in the peer's virtua
 line: `matmul_gflops`, `library`, its version and, for numpy, the BLAS it calls.
 
     python benchmarks/peer/matmul.py --library numpy
-    /work/venvs/peer/bin/python benchmarks/peer/matmul.py --library torch [--threads 2]
+    benchmarks/.venvs/lightly/bin/python benchmarks/peer/matmul.py --library torch [--threads 2]
 """
 
 import argparse

@@ -5,6 +5,7 @@ Each returns a dict (or the export's paths) and prints nothing; the CLI parses i
 these and prints the result.
 """
 
+import contextlib
 import os
 
 import numpy as np
@@ -78,6 +79,25 @@ def export_zero_shot_run(run_dir, to, version=None, quantize=None):
     return task_for(recipe).export_zero_shot(model, to, version=version, assets=assets)
 
 
+# --- the data a model was trained on -------------------------------------------------------------------------
+@contextlib.contextmanager
+def recipe_data(source, data_spec):
+    """Reading the data of `source`'s recipe (when `data_spec` is `None`): a missing file or folder is
+    reported with the recipe key it came from and the way out, `--data SPEC` (the data moved since
+    training, or the run was copied from another machine)."""
+    try:
+        yield
+    except FileNotFoundError as e:
+        if data_spec is not None or source.recipe is None:
+            raise
+        cfg = source.recipe["data"]
+        where = f"data.source: {cfg['source']}" + (f", data.path: {cfg['path']}" if cfg.get("path") else "")
+        raise FileNotFoundError(
+            f"{e} {source.spec} was trained on its recipe's data ({where}), which is no longer there: give the "
+            "data's new place with --data SPEC (e.g. --data folder:NEW_PATH; data_spec= in Python)."
+        ) from e
+
+
 # --- image evaluation -----------------------------------------------------------------------------------------
 def image_splits(source, data_spec=None):
     """The labelled train / test images to evaluate `source` on: `data_spec` (any `data.load_data` spec), or
@@ -88,7 +108,8 @@ def image_splits(source, data_spec=None):
             raise ValueError(
                 f"{source.spec} does not say what it was trained on: give the data to evaluate on (--data)."
             )
-        splits = load_splits(source.recipe)
+        with recipe_data(source, data_spec):
+            splits = load_splits(source.recipe)
     else:
         splits = data.load_data(data_spec)
     if tuple(splits.image_shape) != tuple(expected):
@@ -113,7 +134,8 @@ def image_features(source, data_spec=None, batch_size=512):
     if spec is not None and data.is_streaming_spec(spec):
         height, width, channels = source.image_shape
         data_dir = source.recipe["data"]["path"] if data_spec is None and spec.startswith("tfds:") else None
-        stream = data.open_image_source(spec, image_size=(height, width), channels=channels, data_dir=data_dir)
+        with recipe_data(source, data_spec):
+            stream = data.open_image_source(spec, image_size=(height, width), channels=channels, data_dir=data_dir)
         features = stream_features(lambda x: source.embed_images(x, batch_size=batch_size), stream, batch_size)
         return (*features, stream.name, stream.num_classes)
     splits = image_splits(source, data_spec)
@@ -243,7 +265,8 @@ class _Towers:
 def _image_text_pairs(source, data_spec, split):
     if data_spec is None and source.recipe is None:
         raise ValueError(f"{source.spec} does not say what it was trained on: give the pairs to evaluate on (--data).")
-    pairs = load_pairs(source.recipe, data_spec=data_spec, image_size=source.image_shape[:2])
+    with recipe_data(source, data_spec):
+        pairs = load_pairs(source.recipe, data_spec=data_spec, image_size=source.image_shape[:2])
     pairs = pairs.split(split)
     if not len(pairs):
         raise ValueError(f"The {split} split of {pairs.name} is empty: pass split 'all'.")
@@ -257,7 +280,8 @@ def _pair_listing(source, data_spec):
         raise ValueError(f"{source.spec} does not say what it was trained on: give the pairs to evaluate on (--data).")
     if data_spec is not None:
         return image_text.list_image_text(data_spec)
-    return list_pairs(source.recipe)
+    with recipe_data(source, data_spec):
+        return list_pairs(source.recipe)
 
 
 def _image_text_encoder(source):

@@ -85,7 +85,8 @@ def finish_together(strategy):
     chief was still evaluating made the chief's health check log "tasks have crashed ... stopped sending
     heartbeats" on a clean run."""
     if input_pipelines(strategy) > 1:
-        strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1.0)), axis=None)
+        # In a tf.function: run eagerly, MultiWorkerMirroredStrategy warns of its overhead on every worker.
+        tf.function(lambda: strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1.0)), None))()
 
 
 def open_run_dir(recipe, output_dir, strategy, command=None):

@@ -9,7 +9,8 @@ Two kinds of data:
   centred squares through the encoder (`data.eval_stream`) and keeps only the features. Under a multi-worker
   strategy each worker reads its own files (`distribute_datasets_from_function`, FILE sharding when there
   are at least as many files as workers, else DATA), and a file that cannot be decoded is skipped and named
-  (`data.on_error: skip`, counted as `skipped_files` in `history.csv`) or stops the run (`raise`).
+  (`data.on_error: skip`, counted as distinct `skipped_files` and failed `skipped_reads` in `history.csv`
+  and `metrics.json`) or stops the run (`raise`).
 
 Recipe keys used: `encoder` (a backbone and its arguments), `method`, `data` (`source`, `path` (TFDS's
 `data_dir`), `image_size`, `channels`, `on_error`), `augment` (the views), `optimizer`, `train` (including
@@ -18,13 +19,20 @@ Recipe keys used: `encoder` (a backbone and its arguments), `method`, `data` (`s
 """
 
 import os
+import warnings
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from keras_contrastive import backbones, data, evaluation, models, recipes
-from keras_contrastive.callbacks import KNNMonitor, SkippedFilesMonitor
+from keras_contrastive.callbacks import (
+    KNNMonitor,
+    SkippedFilesMonitor,
+    parse_skip_log,
+    skipped_counts,
+    skipped_warning,
+)
 from keras_contrastive.distributed import local_copy
 from keras_contrastive.runs import core
 from keras_contrastive.runs.task import Task
@@ -255,21 +263,31 @@ class ImageTask(Task):
     def training_metrics(self, model, history):
         if not self.streaming:
             return {}
-        skipped = history.history.get("skipped_files")
         metrics = {
             "train_images": self.data.train.num_examples,
             "image_shape": list(self.data.image_shape),
             "sharding": getattr(self, "sharding", None),
         }
-        if skipped is not None:
-            metrics["skipped_files"] = int(sum(skipped))
+        if self.recipe["data"]["on_error"] == "skip" and self.work_dir:
+            metrics.update(skipped_counts(self._path(SKIP_LOG)))  # training's; evaluate() adds its own
         return metrics
 
     def evaluate(self, model):
         encoder = local_copy(model.encoder, model.distribute_strategy)
-        if self.streaming:
-            return evaluate_stream(encoder, self.data, self.recipe, skip_log=self._path(SKIP_LOG))
-        return evaluate_encoder(encoder, self.data, self.recipe)
+        if not self.streaming:
+            return evaluate_encoder(encoder, self.data, self.recipe)
+        log = self._path(SKIP_LOG)
+        before = skipped_counts(log)["skipped_reads"]
+        metrics = evaluate_stream(encoder, self.data, self.recipe, skip_log=log)
+        if self.recipe["data"]["on_error"] == "skip" and log:
+            # The run's counts, training and evaluation together: the distinct files and the failed reads
+            # of skipped_files.txt (one line a read), as the warning says them.
+            metrics.update(skipped_counts(log))
+            if metrics["skipped_reads"] > before:
+                with open(log, encoding="utf-8", errors="replace") as f:
+                    names, reads = parse_skip_log(f.read())
+                warnings.warn(skipped_warning("training and evaluation", names, reads, log), stacklevel=2)
+        return metrics
 
     def export(self, model, target, version=None, assets=None, **options):
         from keras_contrastive import export

@@ -125,6 +125,7 @@ def _state(model):
     return state
 
 
+@pytest.mark.slow  # two training runs per method
 @pytest.mark.parametrize("name", ["moco", "byol"])
 def test_an_interrupted_run_resumes_with_targets_queue_and_momentum_step(name, tmp_path):
     recipe = recipes.validate(

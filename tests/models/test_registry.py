@@ -53,7 +53,11 @@ def _loss(model, batch):
     return float(model.compute_contrastive_loss(batch["views"], training=True, **labels)[0])
 
 
-@pytest.mark.parametrize("name", IMAGE_METHODS)
+# One method quickly (`pytest -m "not slow"`), all of them in CI.
+SWEEP = [name if name == "simclr" else pytest.param(name, marks=pytest.mark.slow) for name in IMAGE_METHODS]
+
+
+@pytest.mark.parametrize("name", SWEEP)
 def test_every_method_on_two_replicas_equals_one_device(name):
     difference, update = run_replica_equivalence_test(lambda: _build(name), _batch())
     assert difference <= 1e-5 < update
