@@ -10,8 +10,10 @@ and skipped): the French manual pages (`/usr/share/man/fr`, roff), and the
 HTML / text manuals of Debian Reference, the Debian Edu manual, the
 Developers' Reference, the New Maintainers' Guide, the Debian FAQ, GIMP's and
 LibreOffice's help, the Debian Administrator's Handbook, KiCad's, LilyPond's
-and aptitude's manuals. Markup, code blocks and command lines are dropped; the
-prose is cut into sentences; a sentence is kept when it has 5 to 60 words,
+and aptitude's manuals (KiCad's `fr` help and LinuxCNC's `_fr` PDFs are in
+English, untranslated: the language filter keeps almost none of them).
+Markup, code blocks and command lines are dropped; the prose is cut into
+sentences; a sentence is kept when it has 5 to 60 words,
 is mostly letters, reads as French (French function words, no English ones
 dominating) and is new once lower-cased with its spaces collapsed.
 
