@@ -179,7 +179,7 @@ def _parser():
     index.add_argument("--batch-size", type=int, default=256, help="inputs per model call")
     index.add_argument("--no-normalize", action="store_true", help="keep raw vectors (default: L2-normalised)")
     index.add_argument("--ann", action="store_true", help='also build the approximate engine (FAISS; the "ann" extra)')
-    index.add_argument("--nlist", type=int, help="--ann: inverted lists (default about 4 sqrt(N))")
+    index.add_argument("--nlist", type=int, help="--ann: inverted lists (default about sqrt(N))")
     index.add_argument("--overwrite", action="store_true", help="replace an existing index at --out")
 
     search = sub.add_parser("search", help="query an index: top-k ids and scores")
