@@ -56,8 +56,9 @@ def test_text_index_round_trip_in_a_fresh_process(text_exports, tmp_path, capsys
     index = search.load_index(out)
     assert index.search(queries, k=4).ids == [r["ids"] for r in served]
     assert index.search(model.encode(queries), k=4).ids == [r["ids"] for r in served]
-    text = _cli("search", "--index", out, "--query", queries[0], "--k", "2")
-    assert text.stdout.splitlines()[:2] == [f"query: {queries[0]}", f"   1  {scores[0][0]:.4f}  {rows[0][0] + 1}"]
+    assert cli.main(["search", "--index", out, "--query", queries[0], "--k", "2"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[:2] == [f"query: {queries[0]}", f"   1  {scores[0][0]:.4f}  {rows[0][0] + 1}"]
 
 
 def test_image_index_queried_by_image_file(image_export, tmp_path):
@@ -129,7 +130,7 @@ def test_shards_merge_to_the_whole_index_in_order(text_exports, tmp_path):
         search.build_index(paths["main"], [outputs[0], outputs[0]], tmp_path / "e2")
 
 
-def test_another_model_is_refused(text_exports, tmp_path):
+def test_another_model_is_refused(text_exports, tmp_path, capsys):
     paths, _ = text_exports
     out = str(tmp_path / "index")
     index = search.build_index(paths["main"], _corpus(tmp_path), out)
@@ -140,8 +141,8 @@ def test_another_model_is_refused(text_exports, tmp_path):
         index.search(["a cat"], model=paths["wide"])
     with pytest.raises(ValueError, match=r"Query vectors have dimension 16, the index .* 8: embed the queries with"):
         index.search(np.ones((1, 16), "float32"))
-    result = _cli("search", "--index", out, "--query", "a cat", "--model", paths["other"])
-    assert result.returncode == 2 and "is not the model the index" in result.stderr
+    assert cli.main(["search", "--index", out, "--query", "a cat", "--model", paths["other"]]) == 2
+    assert "is not the model the index" in capsys.readouterr().err
     # Embeddings of another model, indexed with this one: refused by dimension.
     other = str(tmp_path / "wide.npy")
     embeddings.write_embeddings(paths["wide"], _corpus(tmp_path), other)
@@ -149,7 +150,7 @@ def test_another_model_is_refused(text_exports, tmp_path):
         search.build_index(paths["main"], other, tmp_path / "x")
 
 
-def test_bad_inputs_name_the_fix(text_exports, tmp_path):
+def test_bad_inputs_name_the_fix(text_exports, tmp_path, capsys):
     paths, _ = text_exports
     out = tmp_path / "index"
     (tmp_path / "empty.txt").write_text("\n\n", encoding="utf-8")
@@ -160,9 +161,8 @@ def test_bad_inputs_name_the_fix(text_exports, tmp_path):
     assert not out.exists()
 
     index = search.build_index(paths["main"], _corpus(tmp_path), out)
-    result = _cli("search", "--index", str(out), "--query", "a cat", "--k", "13")
-    assert result.returncode == 2
-    assert "k=13 is larger than the index, which holds 12 vectors: ask for --k 12 or fewer" in result.stderr
+    assert cli.main(["search", "--index", str(out), "--query", "a cat", "--k", "13"]) == 2
+    assert "k=13 is larger than the index, which holds 12 vectors: ask for --k 12 or fewer" in capsys.readouterr().err
     with pytest.raises(FileExistsError, match="already exists; it was left untouched. Choose another --out, or pass"):
         search.build_index(paths["main"], _corpus(tmp_path), out)
     assert search.build_index(paths["main"], TINY_SENTENCES[:3], out, overwrite=True).count == 3
