@@ -9,10 +9,14 @@ keras-contrastive evaluate zero-shot --model RUN|EXPORT|ZOO_NAME [--data SPEC] [
     [--templates LIST] [--descriptions FILE|none] [--out FILE]  # image-text (CLIP)
 keras-contrastive evaluate retrieval --model RUN|EXPORT [--data SPEC] [--out FILE]  # image-text (CLIP)
 keras-contrastive export --run DIR --to savedmodels/NAME [--version N] [--quantize int8|int4]
+keras-contrastive export --index DIR --to savedmodels/NAME [--k 10] [--version N]  # a retrieval SavedModel
 keras-contrastive plot embeddings|similarity|temperature --model RUN|EXPORT|ZOO_NAME --out FILE.png
 keras-contrastive zoo publish --run DIR --name NAME [--root savedmodels] [--quantize int8|int4] | zoo list
 keras-contrastive data shard folder:PATH --to DIR --shards N [--workers W] [--seed S]
 keras-contrastive embed --model PATH --input FILE|FOLDER|SPEC --out FILE.npy|FILE.parquet [--no-normalize]
+keras-contrastive index --model PATH --input FILE|FOLDER|SPEC|EMBED.npy ... --out DIR [--shard I/N] [--ann]
+keras-contrastive index --merge DIR1 DIR2 ... --out DIR [--ann]
+keras-contrastive search --index DIR (--query TEXT | --image FILE | --queries FILE) [--k 10] [--json]
 keras-contrastive mine --model PATH --pairs TSV --corpus FILE|wordnet|stsb:PATH --out TSV [--k 1] [--margin 0.05]
 """
 
@@ -94,8 +98,11 @@ def _parser():
     few.add_argument("--seed", type=int, default=0)
     few.add_argument("--out", help="also write the result as JSON to this file")
 
-    export = sub.add_parser("export", help="export a run's encoder as a TF Serving SavedModel")
-    export.add_argument("--run", required=True, help="a run directory written by `train`")
+    export = sub.add_parser("export", help="export a run's encoder, or an index, as a TF Serving SavedModel")
+    what = export.add_mutually_exclusive_group(required=True)
+    what.add_argument("--run", help="a run directory written by `train`")
+    what.add_argument("--index", help="an index directory: a retrieval SavedModel (query in, top-k ids out)")
+    export.add_argument("--k", type=int, default=10, help="--index: results per query (default 10)")
     export.add_argument(
         "--to", help="model directory, e.g. savedmodels/simclr_fashion_mnist (default: savedmodels/<export.name>)"
     )
@@ -158,6 +165,34 @@ def _parser():
     emb.add_argument("--out", required=True, help="FILE.npy (ids in FILE.ids.txt) or FILE.parquet")
     emb.add_argument("--batch-size", type=int, default=256, help="inputs per model call")
     emb.add_argument("--no-normalize", action="store_true", help="keep the raw embeddings (default: L2-normalised)")
+    emb.add_argument("--shard", metavar="I/N", help="embed part I (from 0) of N of the input: one part a machine")
+
+    index = sub.add_parser("index", help="build a search index of a corpus (or merge index parts)")
+    index.add_argument("--model", help=MODEL_HELP + ", 'minilm' or a text preset folder; it also embeds the queries")
+    sources = index.add_mutually_exclusive_group(required=True)
+    sources.add_argument(
+        "--input", nargs="+", help="the corpus: a text file, an image folder, a data spec, or `embed` outputs"
+    )
+    sources.add_argument("--merge", nargs="+", metavar="DIR", help="index directories to merge (e.g. the shards)")
+    index.add_argument("--out", required=True, help="the index directory (written atomically)")
+    index.add_argument("--shard", metavar="I/N", help="index part I (from 0) of N of the corpus; merge them after")
+    index.add_argument("--batch-size", type=int, default=256, help="inputs per model call")
+    index.add_argument("--no-normalize", action="store_true", help="keep raw vectors (default: L2-normalised)")
+    index.add_argument("--ann", action="store_true", help='also build the approximate engine (FAISS; the "ann" extra)')
+    index.add_argument("--nlist", type=int, help="--ann: inverted lists (default about sqrt(N))")
+    index.add_argument("--overwrite", action="store_true", help="replace an existing index at --out")
+
+    search = sub.add_parser("search", help="query an index: top-k ids and scores")
+    search.add_argument("--index", required=True, help="an index directory written by `index`")
+    queries = search.add_mutually_exclusive_group(required=True)
+    queries.add_argument("--query", help="a sentence")
+    queries.add_argument("--image", help="an image file (PNG, JPEG, ...)")
+    queries.add_argument("--queries", help="a text file (a query a line) or a .npy of query vectors [Q, D]")
+    search.add_argument("--k", type=int, default=10, help="results per query (default 10)")
+    search.add_argument("--json", action="store_true", help="print the results as JSON")
+    search.add_argument("--engine", choices=["auto", "exact", "ann"], default="auto", help="auto: ann if built")
+    search.add_argument("--nprobe", type=int, help="--engine ann: lists scanned per query (default 32)")
+    search.add_argument("--model", help="embed the queries with this model (default: the index's; checked)")
     return parser
 
 
@@ -292,6 +327,16 @@ def _evaluate(args):
 def _export(args):
     from keras_contrastive import runs
 
+    if args.index:
+        from keras_contrastive.search import export_index
+
+        if not args.to:
+            raise ValueError("export --index needs --to savedmodels/NAME, the retrieval model's folder.")
+        if args.quantize or args.classes or args.templates or args.descriptions:
+            raise ValueError("--quantize, --classes, --templates and --descriptions are for --run, not --index.")
+        path = export_index(args.index, args.to, k=args.k, version=args.version)
+        print(f"exported the index {args.index} to {path}")
+        return
     paths = runs.export_run(
         args.run,
         to=args.to,
@@ -359,7 +404,7 @@ def _embed(args):
     from keras_contrastive import runs
 
     result = runs.write_embeddings(
-        args.model, args.input, args.out, batch_size=args.batch_size, normalize=not args.no_normalize
+        args.model, args.input, args.out, batch_size=args.batch_size, normalize=not args.no_normalize, shard=args.shard
     )
     _print_result(result)
 
@@ -417,6 +462,65 @@ def import_tensorflow_quietly():
         sys.stderr.flush()
 
 
+def _index(args):
+    from keras_contrastive import search
+
+    if args.merge:
+        index = search.merge_indexes(args.merge, args.out, ann=args.ann, nlist=args.nlist, overwrite=args.overwrite)
+    else:
+        if not args.model:
+            raise ValueError("index --input needs --model: the model that embeds the corpus (and later the queries).")
+        inputs = args.input[0] if len(args.input) == 1 else args.input
+        index = search.build_index(
+            args.model,
+            inputs,
+            args.out,
+            batch_size=args.batch_size,
+            normalize=not args.no_normalize,
+            shard=args.shard,
+            ann=args.ann,
+            nlist=args.nlist,
+            overwrite=args.overwrite,
+        )
+    keys = ("model", "modality", "count", "dim", "normalized", "shard")
+    _print_result({"index": index.path, **{key: index.meta.get(key) for key in keys}, "ann": index.has_ann})
+
+
+def _read_queries(path):
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"--queries {path}: no such file (a text file, a query a line, or a .npy).")
+    if path.endswith(".npy"):
+        import numpy as np
+
+        vectors = np.load(path)
+        return vectors, [f"vector {i}" for i in range(len(vectors))]
+    with open(path, encoding="utf-8") as f:
+        lines = [line.strip() for line in f if line.strip()]
+    if not lines:
+        raise ValueError(f"--queries {path} holds no query: write one query a line.")
+    return lines, lines
+
+
+def _search(args):
+    from keras_contrastive import search
+
+    index = search.load_index(args.index)
+    if args.query is not None:
+        queries, labels = [args.query], [args.query]
+    elif args.image is not None:
+        queries, labels = index.read_images([args.image], args.model), [args.image]
+    else:
+        queries, labels = _read_queries(args.queries)
+    result = index.search(queries, k=args.k, engine=args.engine, nprobe=args.nprobe, model=args.model)
+    if args.json:
+        print(json.dumps({"index": args.index, "k": args.k, "results": result.to_list(labels)}, indent=2))
+        return
+    for label, ids, scores in zip(labels, result.ids, result.scores):
+        print(f"query: {label}")
+        for rank, (i, score) in enumerate(zip(ids, scores), start=1):
+            print(f"{rank:4d}  {score:.4f}  {i}")
+
+
 def main(argv=None):
     _, quiet = quiet_tensorflow()
     args = _parser().parse_args(argv)
@@ -431,6 +535,8 @@ def main(argv=None):
         commands["data"] = _data
         commands["mine"] = _mine
         commands["embed"] = _embed
+        commands["index"] = _index
+        commands["search"] = _search
         commands[args.command](args)
     except (RecipeError, TrainingError, ValueError, FileNotFoundError, FileExistsError) as e:
         print(f"keras-contrastive {args.command}: error: {e}", file=sys.stderr)

@@ -213,6 +213,40 @@ def open_inputs(inputs, image_shape=None):
     )
 
 
+# --- shards: N machines embed N parts of one corpus ---------------------------------------------------------
+def parse_shard(shard):
+    """`(i, n)` of a shard given as `"I/N"` (or a pair): part `i` (from 0) of `n`."""
+    if isinstance(shard, str):
+        index, _, total = shard.partition("/")
+        try:
+            shard = (int(index), int(total))
+        except ValueError:
+            shard = None
+    if not shard or len(shard) != 2 or not 0 <= shard[0] < shard[1]:
+        raise ValueError(f"--shard {shard!r}: write I/N with 0 <= I < N, e.g. 0/4 for the first of 4 parts.")
+    return int(shard[0]), int(shard[1])
+
+
+def shard_inputs(stream, shard):
+    """The items of part `i` of `n` of `stream` (`shard`: `"I/N"` or `(i, n)`): the contiguous range
+    `[i * count // n, (i + 1) * count // n)`, so the parts in order are the whole corpus in order. Ids stay the
+    corpus's (line numbers, paths, positions), so the parts' ids never collide."""
+    index, total = parse_shard(shard)
+    low, high = index * stream.count // total, (index + 1) * stream.count // total
+
+    def chunks(size):
+        position = 0
+        for ids, items in stream.chunks(size):
+            start, stop = max(low - position, 0), min(high - position, len(ids))
+            position += len(ids)
+            if start < stop:
+                yield ids[start:stop], items[start:stop]
+            if position >= high:
+                return
+
+    return Inputs(stream.kind, high - low, chunks, f"{stream.description} (part {index}/{total})")
+
+
 # --- embedding --------------------------------------------------------------------------------------------------
 def _l2_normalize(x):
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
@@ -268,11 +302,12 @@ def ids_path(npy_path):
     return os.fspath(npy_path)[: -len(".npy")] + ".ids.txt"
 
 
-def write_embeddings(model, inputs, out, batch_size=256, normalize=True, chunk_size=4096, progress=None):
+def write_embeddings(model, inputs, out, batch_size=256, normalize=True, chunk_size=4096, progress=None, shard=None):
     """Embeds `inputs` with `model` into `out`, streaming: `.npy` (float32 `[N, D]`, plus `ids_path(out)`) or
     `.parquet` (columns `id` and `embedding`, plus `text` for text inputs; needs pyarrow: the `embed` extra).
 
-    Each file is written under a temporary name and renamed into place when complete.
+    Each file is written under a temporary name and renamed into place when complete. `shard` (`"I/N"`)
+    embeds part I of N only (`shard_inputs`), for N machines sharing one corpus.
 
     Returns:
         A dict: `out`, `ids` (the ids file of a `.npy`), `count`, `dim`, `normalized`, `kind`, `model`.
@@ -289,6 +324,8 @@ def write_embeddings(model, inputs, out, batch_size=256, normalize=True, chunk_s
             ) from None
     embedder = load_embedder(model)
     stream = open_inputs(inputs, embedder.image_shape) if not isinstance(inputs, Inputs) else inputs
+    if shard is not None:
+        stream = shard_inputs(stream, shard)
     directory = os.path.dirname(os.path.abspath(out))
     os.makedirs(directory, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=directory, prefix=f".{os.path.basename(out)}.")

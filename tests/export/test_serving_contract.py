@@ -29,7 +29,7 @@ loaded = {}
 for model_dir, request_path, response_path in zip(*[iter(sys.argv[1:])] * 3):
     request = predict_pb2.PredictRequest.FromString(open(request_path, "rb").read())
     if model_dir not in loaded:
-        if request.model_spec.name == "text":
+        if request.model_spec.name.startswith("text"):
             import tensorflow_text  # noqa: F401 (the tokenizer ops)
         loaded[model_dir] = tf.saved_model.load(model_dir)
     signature = loaded[model_dir].signatures[request.model_spec.signature_name]
@@ -167,3 +167,68 @@ def test_saved_model_cli_run_with_an_input_file(image_export, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     served = np.load(tmp_path / "out" / "embedding.npy")
     np.testing.assert_allclose(served, np.asarray(encoder(images, training=False)), atol=1e-5)
+
+
+def _rest_body(marker):
+    """The JSON request body that follows `marker` in docs/serving.md."""
+    import json
+    import re
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    text = open(os.path.join(root, "docs", "serving.md"), encoding="utf-8").read()
+    block = re.search(re.escape(marker) + r".*?```json\n(.*?)```", text, re.S)
+    assert block, f"docs/serving.md has no JSON body after {marker!r}"
+    return json.loads(block.group(1))
+
+
+def test_retrieval_export_serves_the_librarys_top_k_in_a_fresh_process(tmp_path):
+    """A retrieval SavedModel (`keras-contrastive export --index`): its REST body from docs/serving.md and a gRPC
+    request per signature, served in a fresh process, give the ids and scores of `Index.search`."""
+    pytest.importorskip("tensorflow_text", reason="pip install -e .[text]")
+    from keras_contrastive import search
+    from keras_contrastive.export.retrieval_export import SERVE_EMBEDDING
+    from keras_contrastive.text import export_text_encoder
+    from keras_contrastive.text.testing import TINY_SENTENCES, tiny_simcse
+
+    encoder = export_text_encoder(tiny_simcse(seed=2), tmp_path / "encoder")
+    index = search.build_index(encoder, list(TINY_SENTENCES), tmp_path / "index")
+    path = search.export_index(index, tmp_path / "text_search", k=3)
+    assert set(load_exported(path).signatures) == {SERVING_DEFAULT, SERVE_EMBEDDING}
+
+    body = _rest_body("Retrieval REST request")
+    assert body["signature_name"] == SERVING_DEFAULT
+    sentences = body["instances"]  # row format, one named input: each instance is a sentence
+    vectors = index.embed_queries(sentences)
+    jobs = [
+        (path, _request("text_search", SERVING_DEFAULT, {"sentences": np.array(sentences, dtype=object)})),
+        (path, _request("text_search", SERVE_EMBEDDING, {"embedding": vectors})),
+    ]
+    want = index.search(sentences, k=3)
+    for response in _serve_in_fresh_process(tmp_path, jobs):
+        assert set(response) == {"ids", "scores"} and response["scores"].dtype == np.float32
+        assert [[i.decode() for i in row] for row in response["ids"]] == want.ids
+        np.testing.assert_allclose(response["scores"], want.scores, atol=1e-5)
+    # TF Serving's row-format answer: {"predictions": [{"ids": [...], "scores": [...]}, ...]}, one per instance.
+    predictions = [{"ids": ids, "scores": scores.tolist()} for ids, scores in zip(want.ids, want.scores)]
+    assert len(predictions) == len(sentences) and len(predictions[0]["ids"]) == 3
+
+
+def test_image_retrieval_export_serves_image_bytes(make_tiny_encoder, tmp_path):
+    from keras_contrastive import search
+    from keras_contrastive.export.retrieval_export import SERVE_EMBEDDING, SERVE_IMAGES
+
+    encoder = export_encoder(make_tiny_encoder((16, 16, 3), seed=4), tmp_path / "encoder")
+    pixels = np.random.default_rng(2).integers(0, 256, size=(20, 16, 16, 3), dtype=np.uint8)
+    index = search.build_index(encoder, pixels, tmp_path / "index")
+    path = search.export_index(index, tmp_path / "image_search", k=5)
+    assert set(load_exported(path).signatures) == {SERVING_DEFAULT, SERVE_IMAGES, SERVE_EMBEDDING}
+    queries = pixels[[3, 7]]
+    jobs = [
+        (path, _request("image_search", SERVING_DEFAULT, {"image_bytes": [_png(p) for p in queries]})),
+        (path, _request("image_search", SERVE_IMAGES, {"images": queries.astype(np.float32) / np.float32(255.0)})),
+    ]
+    want = index.search(queries, k=5)
+    assert [row[0] for row in want.ids] == ["3", "7"]
+    for response in _serve_in_fresh_process(tmp_path, jobs):
+        assert [[i.decode() for i in row] for row in response["ids"]] == want.ids
+        np.testing.assert_allclose(response["scores"], want.scores, atol=1e-5)
