@@ -12,7 +12,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCANNED = ("keras_contrastive", "tests", "benchmarks", "scripts")
 # benchmarks/peer/ runs PyTorch + lightly in a virtualenv of its own (benchmarks/peer/README.md).
-EXCLUDED = (os.path.join("benchmarks", "peer"),)
+EXCLUDED = (os.path.join("benchmarks", "peer"), os.path.join("benchmarks", ".venvs"))  # .venvs: the peers (git-ignored)
 # Declared but never imported, each for a reason.
 USED_WITHOUT_IMPORT = {
     "tensorboard": "keras.callbacks.TensorBoard writes its logs with it; tensorflow no longer pulls it",

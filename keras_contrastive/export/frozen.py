@@ -30,9 +30,19 @@ def _without_custom_gradients(graph_def):
     return graph_def
 
 
-def _freeze(concrete):
+class CapturesResources(ValueError):
+    """An endpoint captures a resource other than a variable (a lookup table, a SentencePiece model)."""
+
+
+def _freeze(concrete, name):
     """`concrete` with its variables as constants: a function over a plain GraphDef."""
     frozen, graph_def = convert_variables_to_constants_v2_as_graph(concrete)
+    extra = len(frozen.inputs) - len(concrete.structured_input_signature[0])  # resources left as inputs
+    if frozen.captured_inputs or extra:
+        raise CapturesResources(
+            f"Endpoint {name!r} captures {max(extra, len(frozen.captured_inputs))} resource(s) besides variables, "
+            "which a frozen SavedModel cannot hold: export it with keras.export.ExportArchive instead."
+        )
     graph_def = _without_custom_gradients(graph_def)
     wrapped = tf.compat.v1.wrap_function(lambda: tf.graph_util.import_graph_def(graph_def, name=""), [])
     tensor = wrapped.graph.get_tensor_by_name
@@ -59,13 +69,7 @@ class FrozenArchive:
         if not isinstance(outputs, dict):
             raise ValueError(f"Endpoint {name!r} must return a dict of tensors; it returned {type(outputs).__name__}.")
         keys = sorted(outputs)  # the order `tf.nest.flatten` gives a dict's values, as the frozen function returns them
-        frozen = _freeze(concrete)
-        if frozen.captured_inputs:
-            kinds = sorted({str(t.dtype.name) for t in frozen.captured_inputs})
-            raise ValueError(
-                f"Endpoint {name!r} captures {len(frozen.captured_inputs)} tensor(s) besides variables ({kinds}), "
-                "which a frozen SavedModel cannot hold: export it with keras.export.ExportArchive instead."
-            )
+        frozen = _freeze(concrete, name)
 
         @functools.wraps(fn)  # its argument names, hence the signature's input names
         def serve(*args):

@@ -23,7 +23,7 @@ from keras_contrastive.export.export_encoder import (
     _check_finite_weights,
     write_archive,
 )
-from keras_contrastive.export.frozen import FrozenArchive
+from keras_contrastive.export.frozen import CapturesResources, FrozenArchive
 
 SERVING_DEFAULT = "serving_default"
 
@@ -47,12 +47,17 @@ def _build_archive(model):
         embedding = tf.cast(model(ids, training=False), tf.float32)
         return {"embedding": tf.math.l2_normalize(embedding, axis=-1)}
 
-    archive = FrozenArchive()
-    archive.add_endpoint(
-        name=SERVING_DEFAULT,
-        fn=serving_default,
-        input_signature=[tf.TensorSpec([None], tf.string, name="sentences")],
-    )
+    signature = [tf.TensorSpec([None], tf.string, name="sentences")]
+    try:
+        archive = FrozenArchive()
+        archive.add_endpoint(name=SERVING_DEFAULT, fn=serving_default, input_signature=signature)
+    except CapturesResources:
+        # A tokenizer holding a resource (a SentencePiece model): weights stay variables, the tokenizer tracked.
+        import keras
+
+        archive = keras.export.ExportArchive()
+        archive.track(tokenizer)
+        archive.add_endpoint(name=SERVING_DEFAULT, fn=serving_default, input_signature=signature)
     return archive
 
 
