@@ -216,18 +216,14 @@ class CLIP(ContrastiveModel):
 
     def _by_length(self, sentences, batch_size, fn):
         """`fn(token ids)` over `sentences` in batches of similar length, padding trimmed; rows in input order."""
-        from keras_contrastive.text.encoder import length_sorted_batches, trim_padding
+        from keras_contrastive.text.encoder import embed_by_length, trim_padding
 
         sentences = list(sentences)
         ids = self.tokenize(sentences)
         pad_id = int(getattr(self.text_encoder, "pad_id", 0))
-        out = None
-        for index in length_sorted_batches(sentences, batch_size):
-            rows = np.asarray(fn(trim_padding(ids[index], pad_id)), dtype="float32")
-            if out is None:
-                out = np.zeros((len(sentences), rows.shape[1]), dtype="float32")
-            out[index] = rows
-        return out if out is not None else np.zeros((0, self.embed_dim), "float32")
+        return embed_by_length(
+            sentences, batch_size, lambda index: fn(trim_padding(ids[index], pad_id)), self.embed_dim
+        )
 
     def text_features(self, sentences, batch_size=256):
         """float32 numpy pooled features `[N, D]` of the (locked) text tower, for training with cached text."""

@@ -175,13 +175,15 @@ class SimCSE(ContrastiveModel):
         Sentences are tokenized by the encoder's tokenizer, sorted by length
         and batched with the padding shared by a whole batch removed (same
         result, less compute)."""
-        from keras_contrastive.text.encoder import length_sorted_batches, trim_padding
+        from keras_contrastive.text.encoder import embed_by_length, trim_padding
 
         sentences = list(sentences)
-        out = np.zeros((len(sentences), self.feature_dim), dtype="float32")
-        for index in length_sorted_batches(sentences, batch_size):
+
+        def embed_batch(index):
             ids = trim_padding(self.encoder.tokenize([sentences[i] for i in index]), self.pad_id)
-            out[index] = keras.ops.convert_to_numpy(self._embed(ids))
+            return keras.ops.convert_to_numpy(self._embed(ids))
+
+        out = embed_by_length(sentences, batch_size, embed_batch, dim=self.feature_dim)
         if not normalize:
             return out
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)

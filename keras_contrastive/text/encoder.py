@@ -94,3 +94,15 @@ def length_sorted_batches(sentences, batch_size):
         raise ValueError(f"batch_size must be >= 1, received {batch_size}.")
     order = np.argsort(np.asarray([len(s) for s in sentences], dtype="int64"), kind="stable")
     return [order[i : i + int(batch_size)] for i in range(0, len(order), int(batch_size))]
+
+
+def embed_by_length(sentences, batch_size, embed_batch, dim=0):
+    """float32 `[N, D]`: `embed_batch(index)` (the rows of the sentences at `index`, an index array from
+    `length_sorted_batches`) over every batch, written back in input order; `[0, dim]` for no sentences."""
+    out = None
+    for index in length_sorted_batches(sentences, batch_size):
+        rows = np.asarray(embed_batch(index), dtype="float32")
+        if out is None:
+            out = np.zeros((len(sentences), rows.shape[1]), dtype="float32")
+        out[index] = rows
+    return out if out is not None else np.zeros((0, dim), dtype="float32")

@@ -16,7 +16,6 @@ by length so each batch holds sentences of similar length.
 
 import os
 
-import numpy as np
 import tensorflow as tf
 
 from keras_contrastive.export.export_encoder import (
@@ -104,15 +103,12 @@ def embed_with_export(loaded, sentences, batch_size=64):
 
     Sentences are sent `batch_size` at a time, sorted by length (`length_sorted_batches`), so each batch pads
     to a length close to its sentences'."""
-    from keras_contrastive.text.encoder import length_sorted_batches
+    from keras_contrastive.text.encoder import embed_by_length
 
     fn = loaded.signatures[SERVING_DEFAULT]
     sentences = list(sentences)
-    out = None
-    for index in length_sorted_batches(sentences, batch_size):
-        batch = tf.constant([sentences[i] for i in index], dtype=tf.string)
-        embedding = fn(sentences=batch)["embedding"].numpy()
-        if out is None:
-            out = np.zeros((len(sentences), embedding.shape[1]), dtype="float32")
-        out[index] = embedding
-    return out if out is not None else np.zeros((0, 0), dtype="float32")
+
+    def embed_batch(index):
+        return fn(sentences=tf.constant([sentences[i] for i in index], dtype=tf.string))["embedding"].numpy()
+
+    return embed_by_length(sentences, batch_size, embed_batch)
