@@ -14,10 +14,14 @@ def _brute_force(vectors, queries, k):
 
 @pytest.mark.parametrize("block_size, query_block", [(8192, 1024), (7, 5), (1, 3), (1000, 1)])
 def test_exact_search_equals_numpy_brute_force(block_size, query_block):
+    # Small integers: every inner product is exact in float32, whatever order a BLAS kernel sums in (on an
+    # AVX2 CPU, equal rows of normal floats scored an ulp apart by their place in the block), so ties are real
+    # and many. Row 3 is scaled up so that it and its copies are its own best matches.
     rng = np.random.default_rng(0)
-    vectors = rng.standard_normal((997, 16)).astype("float32")
+    vectors = rng.integers(-3, 4, (997, 16)).astype("float32")
+    vectors[3] = 4 * rng.integers(1, 4, 16) * rng.choice([-1, 1], 16)
     vectors[500:510] = vectors[3]  # exact ties: the lower row must come first, as a stable argsort gives
-    queries = np.concatenate([rng.standard_normal((40, 16)).astype("float32"), vectors[3:4]])
+    queries = np.concatenate([rng.integers(-3, 4, (40, 16)).astype("float32"), vectors[3:4]])
     scores, rows = exact_search(vectors, queries, k=12, block_size=block_size, query_block=query_block)
     want_scores, want_rows = _brute_force(vectors, queries, 12)
     np.testing.assert_array_equal(rows, want_rows)
