@@ -203,3 +203,14 @@ def run_on_replicas(strategy, fn, *global_arrays):
         for gr in grads
     ]
     return results, grads
+
+
+def tiny_simcse(dropout=0.0, seed=0, **kwargs):
+    """`models.SimCSE` on `tiny_text_encoder` (`kwargs` go to SimCSE; mean pooling unless given: the
+    `[CLS]` output of a 1-layer random encoder barely differs between sentences)."""
+    from keras_contrastive.models import SimCSE
+    from keras_contrastive.text.testing import tiny_text_encoder
+
+    kwargs.setdefault("pooling", "mean")
+
+    return SimCSE(tiny_text_encoder(dropout=dropout, seed=seed), **kwargs)

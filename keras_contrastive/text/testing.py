@@ -1,4 +1,6 @@
-"""Tiny text encoders and sentences for fast tests of text methods (a method's test file stays short)."""
+"""Tiny text encoders and sentences for fast tests of text methods (a method's test file stays short).
+
+A tiny SimCSE on them is `keras_contrastive.testing.tiny_simcse` (`text` sits below `models`)."""
 
 import keras
 
@@ -37,13 +39,3 @@ def tiny_text_encoder(dropout=0.0, sequence_length=12, hidden_dim=8, seed=0):
         dropout=dropout,
         sequence_length=sequence_length,
     )
-
-
-def tiny_simcse(dropout=0.0, seed=0, **kwargs):
-    """`models.SimCSE` on `tiny_text_encoder` (`kwargs` go to SimCSE; mean pooling unless given: the
-    `[CLS]` output of a 1-layer random encoder barely differs between sentences)."""
-    from keras_contrastive.models import SimCSE
-
-    kwargs.setdefault("pooling", "mean")
-
-    return SimCSE(tiny_text_encoder(dropout=dropout, seed=seed), **kwargs)

@@ -40,7 +40,7 @@ def test_train_then_export_a_text_recipe(tmp_path):
     assert metrics["epochs"] == 2 and metrics["steps_per_epoch"] == 3 and np.isfinite(metrics["final_loss"])
     target = str(tmp_path / "savedmodels" / "tiny_simcse")
     assert cli.main(["export", "--run", run, "--to", target]) == 0
-    from keras_contrastive.text import embed_with_export, load_text_export
+    from keras_contrastive.export.text_export import embed_with_export, load_text_export
 
     assert sorted(os.listdir(target)) == ["1"]
     assert os.path.isfile(os.path.join(target, "1", "assets", "recipe.yaml"))
@@ -105,8 +105,8 @@ def test_the_stsb_recipe_validates_where_the_sts_data_is():
 
 
 def test_stsb_pairs_with_mined_hard_negatives_train_as_triplets(tmp_path):
+    from keras_contrastive.mining import mine_hard_negatives
     from keras_contrastive.runs import text_task
-    from keras_contrastive.text import mine_hard_negatives
 
     high = _tiny_stsb(tmp_path / "sts-train.csv")
     recipe = recipes.load(
