@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from keras_contrastive import cli, recipes, runs
-from keras_contrastive.text.testing import TINY_SENTENCES, TINY_VOCABULARY
+from keras_contrastive.text.testing import TINY_SENTENCES, TINY_TEXT_ENCODER, TINY_VOCABULARY
 
 
 def _recipe(tmp_path, source, **train):
@@ -17,8 +17,7 @@ def _recipe(tmp_path, source, **train):
     vocab.write_text("\n".join(TINY_VOCABULARY) + "\n", encoding="utf-8")
     recipe = {
         "method": {"name": "simcse", "pooling": "mean", "temperature": 0.1},
-        "encoder": {"name": "small_transformer", "vocabulary": str(vocab), "num_layers": 1, "num_heads": 2,
-                    "hidden_dim": 8, "intermediate_dim": 16, "sequence_length": 12},
+        "encoder": {**TINY_TEXT_ENCODER, "vocabulary": str(vocab)},
         "data": {"source": source},
         "optimizer": {"name": "adamw", "learning_rate": 0.01, "warmup_epochs": 0.0},
         "train": {"epochs": 2, "batch_size": 4, "online_probe": False, **train},
