@@ -84,9 +84,5 @@ class BYOL(MomentumContrastiveModel):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "prediction_hidden_dim": self.prediction_hidden_dim,
-            }
-        )
+        config.update({"prediction_hidden_dim": self.prediction_hidden_dim})
         return config
