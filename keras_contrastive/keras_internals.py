@@ -73,7 +73,7 @@ def untracked_cache(layer, name):
 
 
 # Not a call but a reliance on Keras internals: the exporters (`export/export_encoder.py`,
-# `export/clip_export.py`, `text/export.py`) do not call `ExportArchive.track(model)`. Their endpoints
+# `export/clip_export.py`, `export/text_export.py`) do not call `ExportArchive.track(model)`. Their endpoints
 # capture the model's variables; tracking the Keras model as well stored every weight twice in Keras 3.15
 # (its KerasVariables and their tf.Variables). `tests/export/test_export_encoder.py` checks the checkpoint
 # holds each weight once.

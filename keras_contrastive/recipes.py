@@ -57,7 +57,7 @@ _SCHEMA = {
         "min_gold": ((float,), 4.0),
         # Pairs sources (stsb:, tsv: with two columns): hard_negatives > 0 mines that many negatives per pair
         # with the recipe's encoder as built, before training (one drawn per pair), skipping candidates whose
-        # similarity is within mine_margin of the positive's (`text.mine_hard_negatives`).
+        # similarity is within mine_margin of the positive's (`mining.mine_hard_negatives`).
         "hard_negatives": ((int,), 0),
         "mine_margin": ((float,), 0.05),
         # stsb: also train on the pairs scored <= low_gold_negatives as (sentence1, sentence1, sentence2): each

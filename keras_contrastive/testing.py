@@ -169,37 +169,64 @@ def run_train_step_test(model, batch, optimizer=None):
     return history
 
 
-def run_on_replicas(strategy, fn, *global_arrays):
+def run_on_replicas(strategy, fn, *global_arrays, shared=()):
     """Runs `fn` on every replica of `strategy` with its contiguous shard of
-    each global array (replica order, as `cross_replica_concat`).
+    each global array (replica order, as `cross_replica_concat`), then each
+    of `shared` whole (a scale, a bias: the same value on every replica).
+
+    The replica function runs inside one `tf.function` around `strategy.run`,
+    as Keras's train step does: a `tf.function` handed to `strategy.run`
+    leaves its ops without a device under `MultiWorkerMirroredStrategy`, and
+    the all-reduce of an all-gather's gradient then has no destination.
 
     Returns:
-        `(results, gradients)`: each replica's result as numpy, and the
-        gradient of each replica's (summed) result w.r.t. its shards,
-        concatenated back into one global array per input. Summed over the
-        replicas of a `MirroredStrategy`, these gradients are those a
-        training step applies; `None` for an input without gradient.
+        `(results, gradients)`: each replica's result as numpy (a tuple of
+        them when `fn` returns a tuple; the gradient is then of its first
+        element), and the gradient of each replica's (summed) result w.r.t.
+        its shards, concatenated back into one global array per input (only
+        this process's replicas under `MultiWorkerMirroredStrategy`), then
+        w.r.t. each of `shared`, summed over the replicas as a strategy sums
+        a variable's gradient. Summed over the replicas of a
+        `MirroredStrategy`, these are the gradients a training step applies;
+        `None` for an input without gradient (integer labels).
     """
     n = strategy.num_replicas_in_sync
     shards = [np.split(np.asarray(a), n) for a in global_arrays]
+    shared = [np.asarray(v, dtype="float32") for v in shared]
 
     def value_fn(ctx):
         return tuple(tf.constant(s[ctx.replica_id_in_sync_group]) for s in shards)
 
     inputs = strategy.experimental_distribute_values_from_function(value_fn)
 
-    @tf.function
     def step(*xs):
+        xs = [*xs, *(tf.constant(v) for v in shared)]
         with tf.GradientTape() as tape:
-            tape.watch(xs)
+            tape.watch([x for x in xs if x.dtype.is_floating])
             result = fn(*xs)
-            total = tf.reduce_sum(result)
+            total = tf.reduce_sum(result[0] if isinstance(result, (tuple, list)) else result)
         return result, tape.gradient(total, xs)
 
-    results, grads = strategy.run(step, args=inputs)
-    results = [v.numpy() for v in strategy.experimental_local_results(results)]
+    results, grads = tf.function(lambda: strategy.run(step, args=inputs))()
+    local = strategy.experimental_local_results
+    if isinstance(results, (tuple, list)):
+        per_output = [[v.numpy() for v in local(r)] for r in results]
+        results = [tuple(values) for values in zip(*per_output)]
+    else:
+        results = [v.numpy() for v in local(results)]
     grads = [
-        None if gr is None else np.concatenate([g.numpy() for g in strategy.experimental_local_results(gr)])
-        for gr in grads
+        None if gr is None else (np.concatenate if i < len(shards) else sum)([g.numpy() for g in local(gr)])
+        for i, gr in enumerate(grads)
     ]
     return results, grads
+
+
+def tiny_simcse(dropout=0.0, seed=0, **kwargs):
+    """`models.SimCSE` on `tiny_text_encoder` (`kwargs` go to SimCSE; mean pooling unless given: the
+    `[CLS]` output of a 1-layer random encoder barely differs between sentences)."""
+    from keras_contrastive.models import SimCSE
+    from keras_contrastive.text.testing import tiny_text_encoder
+
+    kwargs.setdefault("pooling", "mean")
+
+    return SimCSE(tiny_text_encoder(dropout=dropout, seed=seed), **kwargs)

@@ -63,8 +63,8 @@ def main(argv=None):
     from keras_contrastive import zoo
     from keras_contrastive.evaluation.sts import load_stsb
     from keras_contrastive.export.quantize import quantize_weights
+    from keras_contrastive.export.text_export import embed_with_export, export_text_encoder, load_text_export
     from keras_contrastive.runs.text_task import build_text_model
-    from keras_contrastive.text.export import embed_with_export, export_text_encoder, load_text_export
 
     old = zoo.load(args.name, root=args.root)
     meta = dict(old.metadata)

@@ -30,3 +30,38 @@ def tiny_run_dir(tmp_path_factory):
     run_dir = str(tmp_path_factory.mktemp("tiny_run"))
     runs.train(recipe, run_dir, verbose=0, command="keras-contrastive train recipes/quickstart.yaml (tiny)")
     return run_dir
+
+
+def tiny_encoder(input_shape, seed=0, feature_dim=8, filters=4, strides=1, biases=(0.01, 0.1)):
+    """Conv2D (`filters`, 3x3, `strides`) + GlobalAveragePooling + Dense (`feature_dim`), seeded initialisers;
+    `biases`: the two layers' constant bias initialisers (`None`: zeros)."""
+    import keras
+
+    def bias(i):
+        return "zeros" if biases is None else keras.initializers.Constant(biases[i])
+
+    return keras.Sequential(
+        [
+            keras.Input(input_shape),
+            keras.layers.Conv2D(
+                filters,
+                3,
+                strides=strides,
+                activation="relu",
+                kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
+                bias_initializer=bias(0),
+            ),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(
+                feature_dim,
+                kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1),
+                bias_initializer=bias(1),
+            ),
+        ]
+    )
+
+
+@pytest.fixture(scope="session")
+def make_tiny_encoder():
+    """`tiny_encoder`: `make_tiny_encoder(input_shape, seed=0, ...)` (tests/evaluation makes it wider)."""
+    return tiny_encoder

@@ -13,21 +13,13 @@ from PIL import Image
 
 from keras_contrastive import cli, recipes, runs
 from keras_contrastive.data import image_text
-from keras_contrastive.text.testing import TINY_SENTENCES, TINY_VOCABULARY
+from keras_contrastive.text.testing import TINY_SENTENCES, TINY_TEXT_ENCODER
 
 pytestmark = pytest.mark.slow
 
 
 def _recipe(folder):
-    text_encoder = {
-        "name": "small_transformer",
-        "vocabulary": TINY_VOCABULARY,
-        "num_layers": 1,
-        "num_heads": 2,
-        "hidden_dim": 8,
-        "intermediate_dim": 16,
-        "sequence_length": 12,
-    }
+    text_encoder = dict(TINY_TEXT_ENCODER)
     return recipes.validate(
         {
             "method": {"name": "clip", "embed_dim": 8, "text_encoder": text_encoder},

@@ -12,7 +12,7 @@ from PIL import Image
 
 from keras_contrastive import cli, data, runs
 from keras_contrastive.runs import embeddings as embedding
-from keras_contrastive.text.testing import TINY_SENTENCES, TINY_VOCABULARY
+from keras_contrastive.text.testing import TINY_SENTENCES, TINY_TEXT_ENCODER, TINY_VOCABULARY
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +23,7 @@ def text_run(tmp_path_factory):
     (root / "sentences.txt").write_text("\n".join(TINY_SENTENCES) + "\n", encoding="utf-8")
     recipe = {
         "method": {"name": "simcse", "pooling": "mean", "temperature": 0.1},
-        "encoder": {"name": "small_transformer", "vocabulary": str(root / "vocab.txt"), "num_layers": 1,
-                    "num_heads": 2, "hidden_dim": 8, "intermediate_dim": 16, "sequence_length": 12},
+        "encoder": {**TINY_TEXT_ENCODER, "vocabulary": str(root / "vocab.txt")},
         "data": {"source": f"text:{root / 'sentences.txt'}"},
         "optimizer": {"name": "adamw", "learning_rate": 0.01, "warmup_epochs": 0.0},
         "train": {"epochs": 2, "batch_size": 4, "online_probe": False},

@@ -1,7 +1,9 @@
-"""The package's import graph: no cycle anywhere, and no library module imports the command line.
+"""The package's import graph: no cycle anywhere (between modules, nor between sub-packages), and no library
+module imports the command line.
 
 Built with `ast` from every `import` in `keras_contrastive/`, at module level and inside functions alike
-(a function-level import is still a dependency, only a later one). Importing `a.b.c` also runs the
+(a function-level import is still a dependency, only a later one), and from the module names of a package's
+lazy `_LAZY = {attribute: "module"}` map. Importing `a.b.c` also runs the
 `__init__` of `a` and `a.b`, so those are edges too (except the importer's own packages, initialised before it).
 """
 
@@ -43,7 +45,10 @@ def import_graph(root, package=PACKAGE):
         edges = set()
         for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
             targets = []
-            if isinstance(node, ast.Import):
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "_LAZY" for t in node.targets):
+                # A package's `_LAZY = {name: "module"}` map, imported on first attribute access.
+                targets = [v.value for v in getattr(node.value, "values", []) if isinstance(v, ast.Constant)]
+            elif isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom):
                 if node.level:  # relative: resolved against this module's package
@@ -114,6 +119,56 @@ def test_the_package_has_no_import_cycle():
     assert not cycles, "import cycles: " + "; ".join(" -> ".join(cycle) for cycle in cycles)
 
 
+def subpackage_graph(graph, package=PACKAGE):
+    """`graph` with each module collapsed to its sub-package (`pkg.models.simclr` -> `pkg.models`; a top-level
+    module such as `pkg.zoo` stays itself), without self-edges: a cycle here is a pair of sub-packages that
+    each import the other, which the module graph cannot see when the modules involved differ."""
+
+    def unit(module):
+        return ".".join(module.split(".")[:2])
+
+    collapsed = {}
+    for module, edges in graph.items():
+        if module == package:
+            continue
+        collapsed.setdefault(unit(module), set()).update(unit(e) for e in edges if e != package)
+    for node, edges in collapsed.items():
+        edges.discard(node)
+    return collapsed
+
+
+def _reachable(graph, start):
+    seen, todo = {start}, [start]
+    while todo:
+        for other in graph.get(todo.pop(), ()):
+            if other not in seen:
+                seen.add(other)
+                todo.append(other)
+    return seen
+
+
+def test_the_sub_packages_have_no_import_cycle():
+    graph = import_graph(ROOT)
+    collapsed = subpackage_graph(graph)
+    cycles = find_cycles(collapsed)
+    # Every edge inside each cycle's component, with the modules that make it: what to move.
+    edges = []
+    for cycle in cycles:
+        members = _reachable(collapsed, cycle[0]) & {n for n in collapsed if cycle[0] in _reachable(collapsed, n)}
+        for here in sorted(members):
+            for there in sorted(collapsed[here] & members):
+                by = sorted(
+                    m for m, e in graph.items() if m.startswith(here + ".") and any(x.startswith(there) for x in e)
+                )
+                edges.append(f"{here} -> {there} ({', '.join(by)})")
+    assert not cycles, (
+        "import cycles between sub-packages: "
+        + "; ".join(" -> ".join(cycle) for cycle in cycles)
+        + ". Edges within them: "
+        + "; ".join(edges)
+    )
+
+
 def test_no_library_module_imports_the_command_line():
     importers = sorted(m for m, edges in import_graph(ROOT).items() if f"{PACKAGE}.cli" in edges)
     assert not importers, f"library modules importing {PACKAGE}.cli (call the run layer instead): {importers}"
@@ -175,3 +230,29 @@ def test_relative_imports_and_packages_are_edges(tmp_path):
     # pkg.other -> pkg.sub (its __init__ runs first) -> pkg.sub.leaf -> pkg.other
     assert graph["pkg.other"] == {"pkg.sub", "pkg.sub.leaf"}
     assert find_cycles(graph) == [["pkg.other", "pkg.sub", "pkg.sub.leaf", "pkg.other"]]
+
+
+def test_a_cycle_between_sub_packages_is_found_though_the_modules_have_none(tmp_path):
+    _write(
+        tmp_path,
+        {
+            "pkg/__init__.py": "",
+            "pkg/models/__init__.py": "",
+            "pkg/models/simclr.py": "from pkg.text import encoder\n",
+            "pkg/text/__init__.py": "",
+            "pkg/text/encoder.py": "",
+            "pkg/text/mining.py": "def f():\n    from pkg.models import simclr\n",
+            "pkg/lazy/__init__.py": '_LAZY = {"f": "pkg.zoo"}\n',
+            "pkg/zoo.py": "from pkg.models import simclr\n",
+        },
+    )
+    graph = import_graph(str(tmp_path), "pkg")
+    assert find_cycles(graph) == []
+    collapsed = subpackage_graph(graph, "pkg")
+    assert collapsed == {
+        "pkg.lazy": {"pkg.zoo"},
+        "pkg.models": {"pkg.text"},
+        "pkg.text": {"pkg.models"},
+        "pkg.zoo": {"pkg.models"},
+    }
+    assert find_cycles(collapsed) == [["pkg.models", "pkg.text", "pkg.models"]]

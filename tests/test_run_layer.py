@@ -13,7 +13,7 @@ from PIL import Image
 from keras_contrastive import cli, recipes, runs, zoo
 from keras_contrastive.backbones import ConvNet
 from keras_contrastive.models import SimCLR
-from keras_contrastive.text.testing import TINY_SENTENCES, TINY_VOCABULARY
+from keras_contrastive.text.testing import TINY_SENTENCES, TINY_TEXT_ENCODER
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICKSTART = os.path.join(ROOT, "recipes", "quickstart.yaml")
@@ -22,8 +22,7 @@ RUN_FILES = {"recipe.yaml", "backup", "logs", "history.csv", "progress.json", "m
 
 
 def _tiny_text_encoder():
-    return {"name": "small_transformer", "vocabulary": TINY_VOCABULARY, "num_layers": 1, "num_heads": 2,
-            "hidden_dim": 8, "intermediate_dim": 16, "sequence_length": 12}  # fmt: skip
+    return dict(TINY_TEXT_ENCODER)
 
 
 def _caption_folder(folder, count=len(TINY_SENTENCES)):

@@ -155,10 +155,9 @@ needs_emoji = pytest.mark.skipif(
 
 
 def _tiny_clip_run(run_dir, source, batch_size):
-    from keras_contrastive.text.testing import TINY_VOCABULARY
+    from keras_contrastive.text.testing import TINY_TEXT_ENCODER
 
-    text_encoder = {"name": "small_transformer", "vocabulary": TINY_VOCABULARY, "num_layers": 1, "num_heads": 2,
-                    "hidden_dim": 8, "intermediate_dim": 16, "sequence_length": 12}  # fmt: skip
+    text_encoder = dict(TINY_TEXT_ENCODER)
     recipe = recipes.validate(
         {
             "method": {"name": "clip", "embed_dim": 8, "text_encoder": text_encoder},

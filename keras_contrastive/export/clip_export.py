@@ -5,7 +5,7 @@
 - `clip/image_tower/<v>/` (`export_encoder`): `serving_default`, `images` float32
   `[B, H, W, C]` in [0, 1] -> `embedding`; `serve_image_bytes`, `image_bytes`
   string `[B]` (PNG / JPEG) -> `embedding`.
-- `clip/text_tower/<v>/` (`text.export_text_encoder`): `serving_default`,
+- `clip/text_tower/<v>/` (`export.text_export.export_text_encoder`): `serving_default`,
   `sentences` string `[B]` (raw text, tokenized in the graph) -> `embedding`.
 - `clip/zero_shot/<v>/`: `serving_default`, `image_bytes` string `[B]` ->
   `probabilities` `[B, K]`, `class_index` int64 `[B]`, `class_name` string
@@ -99,7 +99,7 @@ def export_clip(
     Returns:
         dict `{"image_tower": dir, "text_tower": dir[, "zero_shot": dir]}` of version directories.
     """
-    from keras_contrastive.text.export import export_text_encoder
+    from keras_contrastive.export.text_export import export_text_encoder
 
     base_dir = os.fspath(base_dir)
     paths = {

@@ -113,7 +113,7 @@ class ExportedModel:
         """Embeddings `[N, D]` of images or sentences (class probabilities `[N, K]` for a zero-shot
         classifier), computed `batch_size` at a time."""
         if self.modality == "text":
-            from keras_contrastive.text.export import embed_with_export
+            from keras_contrastive.export.text_export import embed_with_export
 
             return embed_with_export(self.loaded, list(inputs), batch_size=batch_size)
         inputs = np.asarray(inputs)

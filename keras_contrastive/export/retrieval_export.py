@@ -1,9 +1,9 @@
 """Export a retrieval model: a raw query in, the top-k ids and scores of a corpus held in the model out.
 
 `export_retrieval(encoder_dir, vectors, ids, "savedmodels/search")` wraps an encoder SavedModel written by
-`export_encoder` or `text.export_text_encoder` (called through its own signatures, so its ops are unchanged)
-with the corpus's vectors and ids (variables) and a matrix product and `tf.math.top_k`, both core ops: the
-export loads wherever the encoder loads (stock TF Serving for the TF Text ops it registers).
+`export_encoder` or `export.text_export.export_text_encoder` (called through its own signatures, so its ops
+are unchanged) with the corpus's vectors and ids (variables) and a matrix product and `tf.math.top_k`, both
+core ops: the export loads wherever the encoder loads (stock TF Serving for the TF Text ops it registers).
 
 | encoder | signature | input | output |
 |---|---|---|---|

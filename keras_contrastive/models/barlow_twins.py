@@ -1,9 +1,7 @@
 """Barlow Twins: Zbontar et al., 2021, https://arxiv.org/abs/2103.03230."""
 
 import keras
-from keras import ops
 
-from keras_contrastive.layers import ProjectionHead
 from keras_contrastive.losses import barlow_twins_loss
 from keras_contrastive.models.contrastive_model import ContrastiveModel
 
@@ -62,38 +60,20 @@ class BarlowTwins(ContrastiveModel):
         super().__init__(encoder, probe_classes=probe_classes, **kwargs)
         if redundancy_weight < 0:
             raise ValueError(f"BarlowTwins redundancy_weight must be >= 0, received {redundancy_weight!r}.")
-        self.projection_dim = projection_dim
-        self.projection_hidden_dim = projection_hidden_dim
-        self.projection_layers = projection_layers
         self.redundancy_weight = redundancy_weight
-        self.synchronized_bn = synchronized_bn
-        self.projector = ProjectionHead(
-            output_dim=projection_dim,
-            hidden_dim=projection_hidden_dim,
-            num_layers=projection_layers,
+        self.projector = self.add_projector(
+            projection_dim=projection_dim,
+            projection_hidden_dim=projection_hidden_dim,
+            projection_layers=projection_layers,
             synchronized_bn=synchronized_bn,
-            name="projector",
         )
-        self.projector.build((None, self.feature_dim))
 
     def compute_contrastive_loss(self, views, training=False):
-        if len(views) != 2:
-            raise ValueError(f"BarlowTwins takes exactly 2 views per example, received {len(views)}.")
-        n = ops.shape(views[0])[0]
-        features = self.encoder(ops.concatenate(views, axis=0), training=training)
-        z = self.projector(features, training=training)
-        loss, terms = barlow_twins_loss(z[:n], z[n:], redundancy_weight=self.redundancy_weight, return_terms=True)
-        return loss, terms, features[:n]
+        features, (z_a, z_b) = self.encode_views(views, self.projector, training)
+        loss, terms = barlow_twins_loss(z_a, z_b, redundancy_weight=self.redundancy_weight, return_terms=True)
+        return loss, terms, features
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "projection_dim": self.projection_dim,
-                "projection_hidden_dim": self.projection_hidden_dim,
-                "projection_layers": self.projection_layers,
-                "redundancy_weight": self.redundancy_weight,
-                "synchronized_bn": self.synchronized_bn,
-            }
-        )
+        config.update({"redundancy_weight": self.redundancy_weight})
         return config

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_contrastive.layers import PredictionHead, ProjectionHead
+from keras_contrastive.layers import PredictionHead
 from keras_contrastive.losses import byol_loss
 from keras_contrastive.models.momentum_model import MomentumContrastiveModel
 
@@ -59,14 +59,10 @@ class BYOL(MomentumContrastiveModel):
         **kwargs,
     ):
         super().__init__(encoder, momentum, momentum_schedule, probe_classes=probe_classes, **kwargs)
-        self.projection_dim = projection_dim
-        self.projection_hidden_dim = projection_hidden_dim
         self.prediction_hidden_dim = prediction_hidden_dim
-        self.synchronized_bn = synchronized_bn
-        self.projector = ProjectionHead(
-            projection_dim, projection_hidden_dim, synchronized_bn=synchronized_bn, name="projector"
+        self.projector = self.add_projector(
+            projection_dim=projection_dim, projection_hidden_dim=projection_hidden_dim, synchronized_bn=synchronized_bn
         )
-        self.projector.build((None, self.feature_dim))
         self.predictor = PredictionHead(
             projection_dim, prediction_hidden_dim, synchronized_bn=synchronized_bn, name="predictor"
         )
@@ -75,25 +71,18 @@ class BYOL(MomentumContrastiveModel):
         self.target_projector = self.add_target(self.projector, (None, self.feature_dim))
 
     def compute_contrastive_loss(self, views, training=False):
-        if len(views) != 2:
-            raise ValueError(f"BYOL takes exactly 2 views per example, received {len(views)}.")
-        n = ops.shape(views[0])[0]
-        both = ops.concatenate(views, axis=0)
-        features = self.encoder(both, training=training)
-        p = self.predictor(self.projector(features, training=training), training=training)
+        features, (p_a, p_b) = self.encode_views(views, self._online_head, training)
+        both = ops.concatenate(list(views), axis=0)
         z = ops.stop_gradient(self.target_projector(self.target_encoder(both, training=training), training=training))
-        loss = byol_loss(p[:n], z[n:]) + byol_loss(p[n:], z[:n])
+        z_a, z_b = ops.split(z, 2, axis=0)
+        loss = byol_loss(p_a, z_b) + byol_loss(p_b, z_a)
         logs = {"cosine_similarity": 1.0 - loss / 4.0, "momentum": self.current_momentum()}
-        return loss, logs, features[:n]
+        return loss, logs, features
+
+    def _online_head(self, features, training=False):
+        return self.predictor(self.projector(features, training=training), training=training)
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "projection_dim": self.projection_dim,
-                "projection_hidden_dim": self.projection_hidden_dim,
-                "prediction_hidden_dim": self.prediction_hidden_dim,
-                "synchronized_bn": self.synchronized_bn,
-            }
-        )
+        config.update({"prediction_hidden_dim": self.prediction_hidden_dim})
         return config

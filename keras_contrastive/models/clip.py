@@ -29,7 +29,7 @@ def pooled_text_features(text_encoder, token_ids, training=False):
 class TextEmbedder(keras.Model):
     """Token ids to L2-normalised joint-space embeddings: a CLIP text tower and its projection.
 
-    Its `encoder` is the text tower, whose tokenizer `text.export_text_encoder`
+    Its `encoder` is the text tower, whose tokenizer `export.text_export.export_text_encoder`
     puts in the exported graph (raw strings in)."""
 
     def __init__(self, encoder, projection, **kwargs):

@@ -8,9 +8,12 @@ serialization with nested models stored by `keras.layers.serialize`.
 
 A method implements `compute_contrastive_loss(views, training)` and returns
 `(loss, logs, features)`; it declares its extra metric names in
-`extra_metric_names` and builds its own heads in `__init__`. A method that
-trains on labels (SupCon) sets `requires_labels = True`: it then gets
-`labels=` too, and a batch without labels is an error.
+`extra_metric_names` and builds its own heads in `__init__` (its projection
+head with `add_projector`, which also saves the head's arguments). A method
+that trains on labels (SupCon) sets `requires_labels = True`: it then gets
+`labels=` too, and a batch without labels is an error (checked here only).
+Views that all go through the encoder together are encoded by
+`encode_views`; a schedule counted in steps is sized in `on_fit_begin`.
 """
 
 import copy
@@ -21,6 +24,29 @@ from keras import layers, ops
 
 from keras_contrastive import keras_internals
 from keras_contrastive.distributed import scale_loss_for_replicas
+from keras_contrastive.layers import ProjectionHead
+
+# A method's constructor arguments for its projection head -> the `ProjectionHead` argument each sets.
+PROJECTION_ARGUMENTS = {
+    "projection_dim": "output_dim",
+    "projection_hidden_dim": "hidden_dim",
+    "projection_layers": "num_layers",
+    "projection_batch_norm": "batch_norm",
+    "synchronized_bn": "synchronized_bn",
+}
+
+
+class _FitSchedule(keras.callbacks.Callback):
+    """Tells the model what `fit` runs (`ContrastiveModel.on_fit_begin`, `on_fit_epoch_begin`, `_end`)."""
+
+    def on_train_begin(self, logs=None):
+        self.model.on_fit_begin(self.params.get("steps"), self.params.get("epochs"))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.on_fit_epoch_begin(epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.on_fit_epoch_end(epoch)
 
 
 class ContrastiveModel(keras.Model):
@@ -68,6 +94,60 @@ class ContrastiveModel(keras.Model):
         # feature size in __init__, so `fit` needs no symbolic build (which
         # would call the model on the training dict).
         self.built = True
+
+    def fit(self, *args, **kwargs):
+        if self.uses_fit_schedule():
+            kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), _FitSchedule()]
+        return super().fit(*args, **kwargs)
+
+    def uses_fit_schedule(self):
+        """True when the method sizes a schedule from what `fit` runs: `fit` then calls `on_fit_begin`,
+        `on_fit_epoch_begin` and `on_fit_epoch_end` (after the user's callbacks)."""
+        return False
+
+    def on_fit_begin(self, steps_per_epoch, epochs):
+        """Called when `fit` starts, with its steps per epoch (`None` when the dataset's length is unknown) and
+        its `epochs`: a schedule counted in steps (a cosine momentum, a warm-up in epochs) takes its length here."""
+
+    def on_fit_epoch_begin(self, epoch):
+        """Called at the start of each epoch of `fit` (0-based, `initial_epoch` counted)."""
+
+    def on_fit_epoch_end(self, epoch):
+        """Called at the end of each epoch of `fit`."""
+
+    def add_projector(self, name="projector", **arguments):
+        """The method's `ProjectionHead` built on the encoder's features, from the method's constructor
+        arguments named as in `PROJECTION_ARGUMENTS` (`projection_dim=...`): each is stored on `self` under
+        that name and saved by `get_config`, so a method writes its head's defaults once, in its signature."""
+        unknown = sorted(set(arguments) - set(PROJECTION_ARGUMENTS))
+        if unknown:
+            raise ValueError(f"add_projector takes {', '.join(PROJECTION_ARGUMENTS)}, received {', '.join(unknown)}.")
+        for key, value in arguments.items():
+            setattr(self, key, value)
+        self._projection_arguments = (*getattr(self, "_projection_arguments", ()), *arguments)
+        head = ProjectionHead(**{PROJECTION_ARGUMENTS[key]: value for key, value in arguments.items()}, name=name)
+        head.build((None, self.feature_dim))
+        return head
+
+    def check_views(self, views, exactly=None, at_least=None):
+        """A `ValueError` naming the method unless there are `exactly` (or `at_least`) views."""
+        if exactly is not None and len(views) != exactly:
+            raise ValueError(f"{type(self).__name__} takes exactly {exactly} views per example, received {len(views)}.")
+        if at_least is not None and len(views) < at_least:
+            raise ValueError(
+                f"{type(self).__name__} takes at least {at_least} views per example, received {len(views)}."
+            )
+
+    def encode_views(self, views, head=None, training=False, exactly=2, at_least=None):
+        """The views (checked: `exactly` of them, or `at_least`) through the encoder in one batched call (batch
+        statistics over all views, as SimCLR's TF code) and through `head`; returns the encoder features of the
+        first view (for the online probe) and `head`'s output for each view, in view order."""
+        views = list(views)
+        self.check_views(views, exactly=exactly, at_least=at_least)
+        n = ops.shape(views[0])[0]
+        features = self.encoder(ops.concatenate(views, axis=0), training=training)
+        outputs = features if head is None else head(features, training=training)
+        return features[:n], ops.split(outputs, len(views), axis=0)
 
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
                 **kwargs):  # fmt: skip
@@ -248,6 +328,7 @@ class ContrastiveModel(keras.Model):
     def get_config(self):
         config = super().get_config()
         config.update({"encoder": keras.layers.serialize(self.encoder), "probe_classes": self.probe_classes})
+        config.update({key: getattr(self, key) for key in getattr(self, "_projection_arguments", ())})
         return config
 
     @classmethod

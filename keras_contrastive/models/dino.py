@@ -3,22 +3,9 @@
 import keras
 from keras import ops
 
-from keras_contrastive.layers import ProjectionHead, Prototypes
+from keras_contrastive.layers import Prototypes
 from keras_contrastive.losses import dino_loss, teacher_batch_center
 from keras_contrastive.models.momentum_model import MomentumContrastiveModel
-
-
-class _TeacherTemperatureSteps(keras.callbacks.Callback):
-    """Sets the model's steps per epoch from `fit`, for the teacher-temperature warm-up in epochs."""
-
-    def on_train_begin(self, logs=None):
-        steps = self.params.get("steps")
-        if not steps:
-            raise ValueError(
-                "DINO with warmup_teacher_temperature_epochs > 0 needs the number of steps per epoch: pass "
-                "steps_per_epoch to fit (or use a dataset of known length)."
-            )
-        self.model.steps_per_epoch.assign(float(steps))
 
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")
@@ -116,10 +103,6 @@ class DINO(MomentumContrastiveModel):
                 f"warmup_teacher_temperature_epochs={warmup_teacher_temperature_epochs!r}, "
                 f"num_large_crops={num_large_crops!r}."
             )
-        self.projection_dim = projection_dim
-        self.projection_hidden_dim = projection_hidden_dim
-        self.projection_layers = projection_layers
-        self.projection_batch_norm = projection_batch_norm
         self.num_prototypes = num_prototypes
         self.student_temperature = student_temperature
         self.teacher_temperature = teacher_temperature
@@ -127,16 +110,13 @@ class DINO(MomentumContrastiveModel):
         self.warmup_teacher_temperature_epochs = warmup_teacher_temperature_epochs
         self.center_momentum = center_momentum
         self.num_large_crops = num_large_crops
-        self.synchronized_bn = synchronized_bn
-        self.projector = ProjectionHead(
-            output_dim=projection_dim,
-            hidden_dim=projection_hidden_dim,
-            num_layers=projection_layers,
-            batch_norm=projection_batch_norm,
+        self.projector = self.add_projector(
+            projection_dim=projection_dim,
+            projection_hidden_dim=projection_hidden_dim,
+            projection_layers=projection_layers,
+            projection_batch_norm=projection_batch_norm,
             synchronized_bn=synchronized_bn,
-            name="projector",
         )
-        self.projector.build((None, self.feature_dim))
         # Logits, center and loss stay float32 under mixed precision: the teacher temperature of 0.04 magnifies
         # rounding errors 25 times.
         self.prototypes = Prototypes(num_prototypes, projection_dim, dtype="float32", name="prototypes")
@@ -148,10 +128,19 @@ class DINO(MomentumContrastiveModel):
         self.center = self.add_weight(shape=(1, num_prototypes), initializer="zeros", name="center", **state)
         self.steps_per_epoch = self.add_weight(shape=(), initializer="zeros", name="steps_per_epoch", **state)
 
-    def fit(self, *args, **kwargs):
+    def uses_fit_schedule(self):
+        return self.warmup_teacher_temperature_epochs > 0 or super().uses_fit_schedule()
+
+    def on_fit_begin(self, steps_per_epoch, epochs):
+        # The teacher-temperature warm-up is in epochs: it needs their length.
         if self.warmup_teacher_temperature_epochs > 0:
-            kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), _TeacherTemperatureSteps()]
-        return super().fit(*args, **kwargs)
+            if not steps_per_epoch:
+                raise ValueError(
+                    "DINO with warmup_teacher_temperature_epochs > 0 needs the number of steps per epoch: pass "
+                    "steps_per_epoch to fit (or use a dataset of known length)."
+                )
+            self.steps_per_epoch.assign(float(steps_per_epoch))
+        super().on_fit_begin(steps_per_epoch, epochs)
 
     def current_teacher_temperature(self):
         """The teacher temperature of the step being taken (`optimizer.iterations`, 0-based)."""
@@ -205,10 +194,6 @@ class DINO(MomentumContrastiveModel):
         config = super().get_config()
         config.update(
             {
-                "projection_dim": self.projection_dim,
-                "projection_hidden_dim": self.projection_hidden_dim,
-                "projection_layers": self.projection_layers,
-                "projection_batch_norm": self.projection_batch_norm,
                 "num_prototypes": self.num_prototypes,
                 "student_temperature": self.student_temperature,
                 "teacher_temperature": self.teacher_temperature,
@@ -216,7 +201,6 @@ class DINO(MomentumContrastiveModel):
                 "warmup_teacher_temperature_epochs": self.warmup_teacher_temperature_epochs,
                 "center_momentum": self.center_momentum,
                 "num_large_crops": self.num_large_crops,
-                "synchronized_bn": self.synchronized_bn,
             }
         )
         return config

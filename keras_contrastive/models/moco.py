@@ -7,7 +7,7 @@ from keras import ops
 
 from keras_contrastive import keras_internals
 from keras_contrastive.distributed import cross_replica_concat, global_offset, num_replicas
-from keras_contrastive.layers import ProjectionHead, Queue
+from keras_contrastive.layers import Queue
 from keras_contrastive.losses import info_nce, top1_accuracy
 from keras_contrastive.models.momentum_model import MomentumContrastiveModel
 from keras_contrastive.normalize import l2_normalize
@@ -106,23 +106,17 @@ class MoCo(MomentumContrastiveModel):
                 f"MoCo needs queue_size >= 0 and bn_groups >= 1, received queue_size={queue_size}, "
                 f"bn_groups={bn_groups}."
             )
-        self.projection_dim = projection_dim
-        self.projection_hidden_dim = projection_hidden_dim
-        self.projection_batch_norm = projection_batch_norm
         self.temperature = temperature
         self.queue_size = queue_size
         self.shuffle_bn = shuffle_bn
         self.bn_groups = bn_groups
-        self.synchronized_bn = synchronized_bn
         self.seed = seed
-        self.projector = ProjectionHead(
-            projection_dim,
-            projection_hidden_dim,
-            batch_norm=projection_batch_norm,
+        self.projector = self.add_projector(
+            projection_dim=projection_dim,
+            projection_hidden_dim=projection_hidden_dim,
+            projection_batch_norm=projection_batch_norm,
             synchronized_bn=synchronized_bn,
-            name="projector",
         )
-        self.projector.build((None, self.feature_dim))
         self.target_encoder = self.add_target(self.encoder, None)
         self.target_projector = self.add_target(self.projector, (None, self.feature_dim))
         self.queue = Queue(queue_size, projection_dim, seed=seed, name="queue") if queue_size else None
@@ -202,14 +196,10 @@ class MoCo(MomentumContrastiveModel):
         config = super().get_config()
         config.update(
             {
-                "projection_dim": self.projection_dim,
-                "projection_hidden_dim": self.projection_hidden_dim,
-                "projection_batch_norm": self.projection_batch_norm,
                 "temperature": self.temperature,
                 "queue_size": self.queue_size,
                 "shuffle_bn": self.shuffle_bn,
                 "bn_groups": self.bn_groups,
-                "synchronized_bn": self.synchronized_bn,
                 "seed": self.seed,
             }
         )

@@ -9,26 +9,12 @@ cosine schedule's length is what `fit` will really run, `epochs x steps per
 epoch`, set when `fit` starts.
 """
 
-import keras
 from keras import ops
 
 from keras_contrastive.models.contrastive_model import ContrastiveModel
 from keras_contrastive.momentum import cosine_momentum, make_target, update_momentum
 
 MOMENTUM_SCHEDULES = ("constant", "cosine")
-
-
-class _MomentumSteps(keras.callbacks.Callback):
-    """Sets the model's schedule length from `fit`'s epochs and steps."""
-
-    def on_train_begin(self, logs=None):
-        steps, epochs = self.params.get("steps"), self.params.get("epochs")
-        if not steps:
-            raise ValueError(
-                f"{type(self.model).__name__} with momentum_schedule='cosine' needs the number of steps per epoch: "
-                "pass steps_per_epoch to fit (or use a dataset of known length)."
-            )
-        self.model.momentum_total_steps.assign(float(steps * epochs))
 
 
 class MomentumContrastiveModel(ContrastiveModel):
@@ -85,10 +71,18 @@ class MomentumContrastiveModel(ContrastiveModel):
         for online, target in self._target_pairs:
             update_momentum(online, target, m)
 
-    def fit(self, *args, **kwargs):
+    def uses_fit_schedule(self):
+        return self.momentum_schedule == "cosine"
+
+    def on_fit_begin(self, steps_per_epoch, epochs):
+        # The cosine schedule's length: what `fit` will really run.
         if self.momentum_schedule == "cosine":
-            kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), _MomentumSteps()]
-        return super().fit(*args, **kwargs)
+            if not steps_per_epoch:
+                raise ValueError(
+                    f"{type(self).__name__} with momentum_schedule='cosine' needs the number of steps per epoch: "
+                    "pass steps_per_epoch to fit (or use a dataset of known length)."
+                )
+            self.momentum_total_steps.assign(float(steps_per_epoch * epochs))
 
     def get_config(self):
         config = super().get_config()

@@ -1,9 +1,7 @@
 """SimCLR: Chen et al., 2020, https://arxiv.org/abs/2002.05709."""
 
 import keras
-from keras import ops
 
-from keras_contrastive.layers import ProjectionHead
 from keras_contrastive.losses import nt_xent, top1_accuracy
 from keras_contrastive.models.contrastive_model import ContrastiveModel
 
@@ -54,39 +52,20 @@ class SimCLR(ContrastiveModel):
         super().__init__(encoder, probe_classes=probe_classes, **kwargs)
         if temperature <= 0:
             raise ValueError(f"SimCLR temperature must be > 0, received temperature={temperature!r}.")
-        self.projection_dim = projection_dim
-        self.projection_hidden_dim = projection_hidden_dim
-        self.projection_layers = projection_layers
         self.temperature = temperature
-        self.synchronized_bn = synchronized_bn
-        self.projector = ProjectionHead(
-            output_dim=projection_dim,
-            hidden_dim=projection_hidden_dim,
-            num_layers=projection_layers,
+        self.projector = self.add_projector(
+            projection_dim=projection_dim,
+            projection_hidden_dim=projection_hidden_dim,
+            projection_layers=projection_layers,
             synchronized_bn=synchronized_bn,
-            name="projector",
         )
-        self.projector.build((None, self.feature_dim))
 
     def compute_contrastive_loss(self, views, training=False):
-        if len(views) != 2:
-            raise ValueError(f"SimCLR takes exactly 2 views per example, received {len(views)}.")
-        view_a, view_b = views
-        n = ops.shape(view_a)[0]
-        features = self.encoder(ops.concatenate([view_a, view_b], axis=0), training=training)
-        z = self.projector(features, training=training)
-        loss, logits, labels = nt_xent(z[:n], z[n:], temperature=self.temperature, return_logits=True)
-        return loss, {"contrastive_accuracy": top1_accuracy(logits, labels)}, features[:n]
+        features, (z_a, z_b) = self.encode_views(views, self.projector, training)
+        loss, logits, labels = nt_xent(z_a, z_b, temperature=self.temperature, return_logits=True)
+        return loss, {"contrastive_accuracy": top1_accuracy(logits, labels)}, features
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "projection_dim": self.projection_dim,
-                "projection_hidden_dim": self.projection_hidden_dim,
-                "projection_layers": self.projection_layers,
-                "temperature": self.temperature,
-                "synchronized_bn": self.synchronized_bn,
-            }
-        )
+        config.update({"temperature": self.temperature})
         return config

@@ -3,7 +3,6 @@
 import keras
 from keras import ops
 
-from keras_contrastive.layers import ProjectionHead
 from keras_contrastive.losses import supcon_loss
 from keras_contrastive.models.contrastive_model import ContrastiveModel
 
@@ -60,46 +59,22 @@ class SupCon(ContrastiveModel):
         super().__init__(encoder, probe_classes=probe_classes, **kwargs)
         if temperature <= 0:
             raise ValueError(f"SupCon temperature must be > 0, received temperature={temperature!r}.")
-        self.projection_dim = projection_dim
-        self.projection_hidden_dim = projection_hidden_dim
-        self.projection_layers = projection_layers
         self.temperature = temperature
-        self.synchronized_bn = synchronized_bn
-        self.projector = ProjectionHead(
-            output_dim=projection_dim,
-            hidden_dim=projection_hidden_dim,
-            num_layers=projection_layers,
+        self.projector = self.add_projector(
+            projection_dim=projection_dim,
+            projection_hidden_dim=projection_hidden_dim,
+            projection_layers=projection_layers,
             synchronized_bn=synchronized_bn,
-            name="projector",
         )
-        self.projector.build((None, self.feature_dim))
 
-    def compute_contrastive_loss(self, views, training=False, labels=None):
-        if labels is None:
-            raise ValueError(
-                "SupCon needs labels: compute_contrastive_loss(views, training, labels=[batch] class ids)."
-            )
-        if len(views) < 2:
-            raise ValueError(f"SupCon takes at least 2 views per example, received {len(views)}.")
-        n = ops.shape(views[0])[0]
-        features = self.encoder(ops.concatenate(views, axis=0), training=training)
-        z = self.projector(features, training=training)
-        loss, logits, positives = supcon_loss(
-            ops.split(z, len(views), axis=0), labels, temperature=self.temperature, return_logits=True
-        )
+    def compute_contrastive_loss(self, views, training=False, *, labels):
+        features, z = self.encode_views(views, self.projector, training, exactly=None, at_least=2)
+        loss, logits, positives = supcon_loss(z, labels, temperature=self.temperature, return_logits=True)
         nearest = ops.argmax(logits, axis=-1)
         hit = ops.take_along_axis(positives, ops.expand_dims(nearest, -1), axis=-1)
-        return loss, {"positive_accuracy": ops.mean(hit)}, features[:n]
+        return loss, {"positive_accuracy": ops.mean(hit)}, features
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "projection_dim": self.projection_dim,
-                "projection_hidden_dim": self.projection_hidden_dim,
-                "projection_layers": self.projection_layers,
-                "temperature": self.temperature,
-                "synchronized_bn": self.synchronized_bn,
-            }
-        )
+        config.update({"temperature": self.temperature})
         return config

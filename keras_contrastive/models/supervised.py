@@ -48,11 +48,7 @@ class Supervised(ContrastiveModel):
         self.classifier = layers.Dense(self.num_classes, kernel_initializer="zeros", name="classifier")
         self.classifier.build((None, self.feature_dim))
 
-    def compute_contrastive_loss(self, views, training=False, labels=None):
-        if labels is None:
-            raise ValueError(
-                "Supervised needs labels: compute_contrastive_loss(views, training, labels=[batch] class ids)."
-            )
+    def compute_contrastive_loss(self, views, training=False, *, labels):
         n = ops.shape(views[0])[0]
         features = self.encoder(ops.concatenate(views, axis=0), training=training)
         logits = ops.cast(self.classifier(features), "float32")

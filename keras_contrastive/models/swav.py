@@ -4,28 +4,10 @@ import keras
 from keras import ops
 
 from keras_contrastive.distributed import num_replicas
-from keras_contrastive.layers import ProjectionHead, Prototypes, Queue
+from keras_contrastive.layers import Prototypes, Queue
 from keras_contrastive.losses import swav_loss
 from keras_contrastive.models.contrastive_model import ContrastiveModel
 from keras_contrastive.normalize import l2_normalize
-
-
-class _SwAVSchedule(keras.callbacks.Callback):
-    """Tells the model the epoch (queue start) and, when not set explicitly,
-    freezes the prototypes for the first epoch of what `fit` runs."""
-
-    def on_train_begin(self, logs=None):
-        steps = self.params.get("steps")
-        if self.model.freeze_prototypes_steps is None and steps and int(self.model.freeze_steps.numpy()) < 0:
-            self.model.freeze_steps.assign(int(steps))
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.model.epoch.assign(int(epoch))
-
-    def on_epoch_end(self, epoch, logs=None):
-        # Unknown epoch length: the first epoch ends here.
-        if int(self.model.freeze_steps.numpy()) < 0:
-            self.model.freeze_steps.assign(int(self.model.optimizer.iterations.numpy()))
 
 
 @keras.saving.register_keras_serializable(package="keras_contrastive")
@@ -122,9 +104,6 @@ class SwAV(ContrastiveModel):
                 f"received num_large_crops={num_large_crops}, queue_size={queue_size}, "
                 f"freeze_prototypes_steps={freeze_prototypes_steps}."
             )
-        self.projection_dim = projection_dim
-        self.projection_hidden_dim = projection_hidden_dim
-        self.projection_layers = projection_layers
         self.num_prototypes = num_prototypes
         self.temperature = temperature
         self.epsilon = epsilon
@@ -133,15 +112,12 @@ class SwAV(ContrastiveModel):
         self.freeze_prototypes_steps = freeze_prototypes_steps
         self.queue_size = queue_size
         self.queue_start_epoch = queue_start_epoch
-        self.synchronized_bn = synchronized_bn
-        self.projector = ProjectionHead(
-            output_dim=projection_dim,
-            hidden_dim=projection_hidden_dim,
-            num_layers=projection_layers,
+        self.projector = self.add_projector(
+            projection_dim=projection_dim,
+            projection_hidden_dim=projection_hidden_dim,
+            projection_layers=projection_layers,
             synchronized_bn=synchronized_bn,
-            name="projector",
         )
-        self.projector.build((None, self.feature_dim))
         # Scores, codes and the loss stay float32 under mixed precision: the
         # temperature and epsilon magnify rounding errors 10 to 20 times.
         self.prototypes = Prototypes(num_prototypes, projection_dim, dtype="float32", name="prototypes")
@@ -155,9 +131,22 @@ class SwAV(ContrastiveModel):
             self.queues = [Queue(queue_size, projection_dim, name=f"queue_{i + 1}") for i in range(num_large_crops)]
             self.queue_filled = self.add_weight(initializer="zeros", name="queue_filled", **schedule)
 
-    def fit(self, *args, **kwargs):
-        kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), _SwAVSchedule()]
-        return super().fit(*args, **kwargs)
+    # What `fit` runs: the epoch (queue start) and, unless freeze_prototypes_steps is set, the first epoch's
+    # length (prototypes frozen over it).
+    def uses_fit_schedule(self):
+        return True
+
+    def on_fit_begin(self, steps_per_epoch, epochs):
+        if self.freeze_prototypes_steps is None and steps_per_epoch and int(self.freeze_steps.numpy()) < 0:
+            self.freeze_steps.assign(int(steps_per_epoch))
+
+    def on_fit_epoch_begin(self, epoch):
+        self.epoch.assign(int(epoch))
+
+    def on_fit_epoch_end(self, epoch):
+        # Unknown epoch length: the first epoch ends here.
+        if int(self.freeze_steps.numpy()) < 0:
+            self.freeze_steps.assign(int(self.optimizer.iterations.numpy()))
 
     def _prototypes_frozen(self, training):
         if not training or getattr(self, "optimizer", None) is None:
@@ -225,9 +214,6 @@ class SwAV(ContrastiveModel):
         config = super().get_config()
         config.update(
             {
-                "projection_dim": self.projection_dim,
-                "projection_hidden_dim": self.projection_hidden_dim,
-                "projection_layers": self.projection_layers,
                 "num_prototypes": self.num_prototypes,
                 "temperature": self.temperature,
                 "epsilon": self.epsilon,
@@ -236,7 +222,6 @@ class SwAV(ContrastiveModel):
                 "freeze_prototypes_steps": self.freeze_prototypes_steps,
                 "queue_size": self.queue_size,
                 "queue_start_epoch": self.queue_start_epoch,
-                "synchronized_bn": self.synchronized_bn,
             }
         )
         return config

@@ -1,9 +1,7 @@
 """VICReg: Bardes, Ponce and LeCun, 2022, https://arxiv.org/abs/2105.04906."""
 
 import keras
-from keras import ops
 
-from keras_contrastive.layers import ProjectionHead
 from keras_contrastive.losses import vicreg_loss
 from keras_contrastive.models.contrastive_model import ContrastiveModel
 
@@ -67,49 +65,35 @@ class VICReg(ContrastiveModel):
                 f"invariance_weight={invariance_weight!r}, variance_weight={variance_weight!r}, "
                 f"covariance_weight={covariance_weight!r}."
             )
-        self.projection_dim = projection_dim
-        self.projection_hidden_dim = projection_hidden_dim
-        self.projection_layers = projection_layers
         self.invariance_weight = invariance_weight
         self.variance_weight = variance_weight
         self.covariance_weight = covariance_weight
-        self.synchronized_bn = synchronized_bn
-        self.projector = ProjectionHead(
-            output_dim=projection_dim,
-            hidden_dim=projection_hidden_dim,
-            num_layers=projection_layers,
+        self.projector = self.add_projector(
+            projection_dim=projection_dim,
+            projection_hidden_dim=projection_hidden_dim,
+            projection_layers=projection_layers,
             synchronized_bn=synchronized_bn,
-            name="projector",
         )
-        self.projector.build((None, self.feature_dim))
 
     def compute_contrastive_loss(self, views, training=False):
-        if len(views) != 2:
-            raise ValueError(f"VICReg takes exactly 2 views per example, received {len(views)}.")
-        n = ops.shape(views[0])[0]
-        features = self.encoder(ops.concatenate(views, axis=0), training=training)
-        z = self.projector(features, training=training)
+        features, (z_a, z_b) = self.encode_views(views, self.projector, training)
         loss, terms = vicreg_loss(
-            z[:n],
-            z[n:],
+            z_a,
+            z_b,
             invariance_weight=self.invariance_weight,
             variance_weight=self.variance_weight,
             covariance_weight=self.covariance_weight,
             return_terms=True,
         )
-        return loss, terms, features[:n]
+        return loss, terms, features
 
     def get_config(self):
         config = super().get_config()
         config.update(
             {
-                "projection_dim": self.projection_dim,
-                "projection_hidden_dim": self.projection_hidden_dim,
-                "projection_layers": self.projection_layers,
                 "invariance_weight": self.invariance_weight,
                 "variance_weight": self.variance_weight,
                 "covariance_weight": self.covariance_weight,
-                "synchronized_bn": self.synchronized_bn,
             }
         )
         return config

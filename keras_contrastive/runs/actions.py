@@ -215,7 +215,7 @@ def mining_corpus(spec):
 
 def mine_triplets(model, pairs, corpus, out, k=1, margin=0.05, batch_size=128, progress=None):
     """Mines `k` hard negatives for each anchor<TAB>positive line of the file `pairs` from `corpus`
-    (`mining_corpus`) under `model` (`text.mine_hard_negatives`), and writes the triplets TSV `out`
+    (`mining_corpus`) under `model` (`mining.mine_hard_negatives`), and writes the triplets TSV `out`
     (anchor<TAB>positive<TAB>negative, one line per negative).
 
     Returns:
@@ -224,7 +224,7 @@ def mine_triplets(model, pairs, corpus, out, k=1, margin=0.05, batch_size=128, p
     """
     import time
 
-    from keras_contrastive.text.mining import mine_hard_negatives, write_triplets
+    from keras_contrastive.mining import mine_hard_negatives, write_triplets
 
     anchors, positives, third = data.load_sentence_tuples(pairs)
     if third is not None:

@@ -97,7 +97,7 @@ def add_mined_negatives(recipe, model, columns):
 
     import numpy as np
 
-    from keras_contrastive.text.mining import mine_hard_negatives
+    from keras_contrastive.mining import mine_hard_negatives
 
     cfg = recipe["data"]
     if len(columns) != 2:
@@ -229,7 +229,7 @@ class TextTask(Task):
         }
 
     def export(self, model, target, version=None, assets=None, **options):
-        from keras_contrastive.text import export_text_encoder
+        from keras_contrastive.export.text_export import export_text_encoder
 
         if options:
             raise ValueError(f"A text encoder's export takes no {sorted(options)}: they are for CLIP runs.")

@@ -1,7 +1,7 @@
 """An index as a retrieval SavedModel for TF Serving: `keras-contrastive export --index DIR --to MODEL_DIR`.
 
 The encoder is the index's model as a SavedModel: an export or zoo model is used as it is; a run, a `.keras`
-file or `minilm` is exported first (`export_encoder` / `text.export_text_encoder`, to a temporary folder).
+file or `minilm` is exported first (`export_encoder` / `export.text_export.export_text_encoder`, to a temporary folder).
 `export.retrieval_export` then wraps it with the corpus; see its table for the signatures.
 """
 
@@ -29,7 +29,7 @@ def _encoder_saved_model(index, tmp):
         tower = "text_tower" if index.meta["modality"] == "text" else "image_tower"
         return source.towers[tower].path
     if source.modality == "text":
-        from keras_contrastive.text.export import export_text_encoder
+        from keras_contrastive.export.text_export import export_text_encoder
 
         return export_text_encoder(source.model, os.path.join(tmp, "encoder"))
     if source.modality == "image":

@@ -1,4 +1,7 @@
-"""Text encoders for sentence embeddings: in-graph WordPiece tokenizer, BERT-family backbones, export.
+"""Text encoders for sentence embeddings: in-graph WordPiece tokenizer, BERT-family backbones, presets.
+
+Building blocks only: the methods (`models`) use them, and what uses a trained model sits above
+(`export.text_export`: SavedModels that take raw strings; `mining`: hard negatives under any encoder).
 
 Importing this package does not import keras-hub (the optional `text`
 extra); the classes load it when first used.
@@ -18,11 +21,6 @@ _LAZY = {
     "load_vocabulary": "keras_contrastive.text.tokenizer",
     "TextEncoder": "keras_contrastive.text.encoder",
     "trim_padding": "keras_contrastive.text.encoder",
-    "export_text_encoder": "keras_contrastive.text.export",
-    "load_text_export": "keras_contrastive.text.export",
-    "embed_with_export": "keras_contrastive.text.export",
-    "mine_hard_negatives": "keras_contrastive.text.mining",
-    "write_triplets": "keras_contrastive.text.mining",
 }
 
 

@@ -1,4 +1,6 @@
-"""Tiny text encoders and sentences for fast tests of text methods (a method's test file stays short)."""
+"""Tiny text encoders and sentences for fast tests of text methods (a method's test file stays short).
+
+A tiny SimCSE on them is `keras_contrastive.testing.tiny_simcse` (`text` sits below `models`)."""
 
 import keras
 
@@ -22,28 +24,22 @@ TINY_SENTENCES = [
 ]
 
 
+# The recipe `encoder` (or CLIP `text_encoder`) section of `tiny_text_encoder`: copy it before changing a key.
+TINY_TEXT_ENCODER = {
+    "name": "small_transformer",
+    "vocabulary": TINY_VOCABULARY,
+    "num_layers": 1,
+    "num_heads": 2,
+    "hidden_dim": 8,
+    "intermediate_dim": 16,
+    "sequence_length": 12,
+}
+
+
 def tiny_text_encoder(dropout=0.0, sequence_length=12, hidden_dim=8, seed=0):
-    """A 1-layer, 8-wide `TextEncoder` on `TINY_VOCABULARY` (a few thousand parameters)."""
+    """A 1-layer, 8-wide `TextEncoder` on `TINY_VOCABULARY` (a few thousand parameters): `TINY_TEXT_ENCODER`."""
     from keras_contrastive.text import build_text_encoder
 
     keras.utils.set_random_seed(seed)
-    return build_text_encoder(
-        "small_transformer",
-        vocabulary=TINY_VOCABULARY,
-        num_layers=1,
-        num_heads=2,
-        hidden_dim=hidden_dim,
-        intermediate_dim=16,
-        dropout=dropout,
-        sequence_length=sequence_length,
-    )
-
-
-def tiny_simcse(dropout=0.0, seed=0, **kwargs):
-    """`models.SimCSE` on `tiny_text_encoder` (`kwargs` go to SimCSE; mean pooling unless given: the
-    `[CLS]` output of a 1-layer random encoder barely differs between sentences)."""
-    from keras_contrastive.models import SimCSE
-
-    kwargs.setdefault("pooling", "mean")
-
-    return SimCSE(tiny_text_encoder(dropout=dropout, seed=seed), **kwargs)
+    config = {**TINY_TEXT_ENCODER, "hidden_dim": hidden_dim, "sequence_length": sequence_length}
+    return build_text_encoder(config.pop("name"), dropout=dropout, **config)

@@ -1,7 +1,7 @@
+import functools
 import gzip
 import types
 
-import keras
 import numpy as np
 import pytest
 
@@ -19,27 +19,6 @@ def read_idx(path, count):
     return np.frombuffer(data, dtype=np.uint8).reshape([count] + dims[1:])
 
 
-def tiny_encoder(input_shape, seed=0, feature_dim=16):
-    """Conv2D + GlobalAveragePooling + Dense with seeded initialisers."""
-    return keras.Sequential(
-        [
-            keras.Input(input_shape),
-            keras.layers.Conv2D(
-                8,
-                3,
-                strides=2,
-                activation="relu",
-                kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
-            ),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(
-                feature_dim,
-                kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1),
-            ),
-        ]
-    )
-
-
 @pytest.fixture(scope="session")
 def fashion_mnist_small():
     """600 train and 200 test Fashion-MNIST images, uint8 [N, 28, 28, 1]."""
@@ -52,5 +31,6 @@ def fashion_mnist_small():
 
 
 @pytest.fixture(scope="session")
-def make_tiny_encoder():
-    return tiny_encoder
+def make_tiny_encoder(make_tiny_encoder):
+    """The root `tiny_encoder`, 8 filters with stride 2, 16 features, zero biases (these tests' expected values)."""
+    return functools.partial(make_tiny_encoder, feature_dim=16, filters=8, strides=2, biases=None)

@@ -85,7 +85,7 @@ def _ranks(values):
 
 
 def test_cli_evaluate_sts_scores_a_model_by_hand_computed_spearman(tmp_path, capsys):
-    from keras_contrastive.text.testing import tiny_simcse
+    from keras_contrastive.testing import tiny_simcse
 
     pairs = [
         ("the cat sat on the mat .", "a small cat ran .", "3.2"),

@@ -9,8 +9,9 @@ import tensorflow as tf
 
 from keras_contrastive.export import export_encoder
 from keras_contrastive.export.quantize import quantize_weights
-from keras_contrastive.text import embed_with_export, export_text_encoder, load_text_export
-from keras_contrastive.text.testing import TINY_SENTENCES, tiny_simcse
+from keras_contrastive.export.text_export import embed_with_export, export_text_encoder, load_text_export
+from keras_contrastive.testing import tiny_simcse
+from keras_contrastive.text.testing import TINY_SENTENCES
 
 
 def _checkpoint_shapes(version_dir):

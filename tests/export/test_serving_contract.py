@@ -97,8 +97,9 @@ def test_every_signature_serves_a_predict_request_in_a_fresh_process(image_expor
     try:
         import tensorflow_text  # noqa: F401
 
-        from keras_contrastive.text import export_text_encoder, load_text_export
-        from keras_contrastive.text.testing import TINY_SENTENCES, tiny_simcse
+        from keras_contrastive.export.text_export import export_text_encoder, load_text_export
+        from keras_contrastive.testing import tiny_simcse
+        from keras_contrastive.text.testing import TINY_SENTENCES
 
         model = tiny_simcse(pooling="mean")
         text = export_text_encoder(model, tmp_path / "text")
@@ -187,8 +188,9 @@ def test_retrieval_export_serves_the_librarys_top_k_in_a_fresh_process(tmp_path)
     pytest.importorskip("tensorflow_text", reason="pip install -e .[text]")
     from keras_contrastive import search
     from keras_contrastive.export.retrieval_export import SERVE_EMBEDDING
-    from keras_contrastive.text import export_text_encoder
-    from keras_contrastive.text.testing import TINY_SENTENCES, tiny_simcse
+    from keras_contrastive.export.text_export import export_text_encoder
+    from keras_contrastive.testing import tiny_simcse
+    from keras_contrastive.text.testing import TINY_SENTENCES
 
     encoder = export_text_encoder(tiny_simcse(seed=2), tmp_path / "encoder")
     index = search.build_index(encoder, list(TINY_SENTENCES), tmp_path / "index")

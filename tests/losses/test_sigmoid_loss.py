@@ -1,3 +1,4 @@
+import inspect
 import json
 import os
 import socket
@@ -11,7 +12,7 @@ import tensorflow as tf
 
 from keras_contrastive import distributed
 from keras_contrastive.losses import pairwise_sigmoid_loss
-from keras_contrastive.testing import two_replica_strategy
+from keras_contrastive.testing import run_on_replicas, two_replica_strategy
 
 
 def softplus(x):
@@ -125,37 +126,16 @@ def test_bad_shapes_are_refused(images, texts, message):
 
 # --- across replicas: the ring of text blocks ---------------------------------------------------------------------
 def _run_on_replicas(strategy, x, y, scale, bias, **kwargs):
-    """Each replica's loss (divided by the replica count, as `ContrastiveModel` does), accuracy and
-    gradients; the gradients w.r.t. the shards are concatenated, those w.r.t. scale and bias summed over
-    replicas (as the strategy sums them)."""
-    n = strategy.num_replicas_in_sync
-    x_shards, y_shards = np.split(x, n), np.split(y, n)
+    """Each replica's loss (divided by the replica count, as `ContrastiveModel` does) summed, the mean
+    accuracy, and the gradients: w.r.t. the shards concatenated, w.r.t. scale and bias summed over replicas
+    (as the strategy sums them)."""
 
-    def value_fn(ctx):
-        r = ctx.replica_id_in_sync_group
-        return tf.constant(x_shards[r]), tf.constant(y_shards[r])
+    def step(x_local, y_local, t, b):
+        loss, accuracy = pairwise_sigmoid_loss(x_local, y_local, t, b, return_accuracy=True, **kwargs)
+        return distributed.scale_loss_for_replicas(loss), accuracy
 
-    inputs = strategy.experimental_distribute_values_from_function(value_fn)
-
-    def step(x_local, y_local):
-        t, b = tf.constant(scale), tf.constant(bias)
-        with tf.GradientTape() as tape:
-            tape.watch([x_local, y_local, t, b])
-            loss, accuracy = pairwise_sigmoid_loss(x_local, y_local, t, b, return_accuracy=True, **kwargs)
-            loss = distributed.scale_loss_for_replicas(loss)
-        return loss, accuracy, tape.gradient(loss, [x_local, y_local, t, b])
-
-    # A plain replica function inside one tf.function, as Keras's train step: a tf.function handed to
-    # strategy.run leaves its ops without a device under MultiWorkerMirroredStrategy, and the all-reduce of
-    # the all-gather's gradient then has no destination.
-    losses, accuracies, grads = tf.function(lambda: strategy.run(step, args=inputs))()
-    local = strategy.experimental_local_results
-    return (
-        sum(float(v) for v in local(losses)),
-        np.mean([float(v) for v in local(accuracies)]),
-        [np.concatenate([g.numpy() for g in local(grads[i])]) for i in range(2)]
-        + [sum(float(g) for g in local(grads[i])) for i in (2, 3)],
-    )
+    results, grads = run_on_replicas(strategy, step, x, y, shared=(scale, bias))
+    return sum(float(r[0]) for r in results), np.mean([float(r[1]) for r in results]), grads
 
 
 def _two_devices():
@@ -189,15 +169,24 @@ def test_without_the_ring_replicas_would_not_match(monkeypatch):
     assert abs(two[0] - one[0]) > 1e-2
 
 
+# The subprocesses run the same `_run_on_replicas` (its source, after their device set-up).
+REPLICAS = "\n".join(
+    [
+        "from keras_contrastive import distributed",
+        "from keras_contrastive.losses import pairwise_sigmoid_loss",
+        "from keras_contrastive.testing import run_on_replicas",
+        inspect.getsource(_run_on_replicas),
+    ]
+)
+
 RING_OF_FOUR = textwrap.dedent(
     """
-    import json, sys
+    import json
     import numpy as np, tensorflow as tf
     cpus = tf.config.list_physical_devices("CPU")
     tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * 4)
     from keras_contrastive.distributed import ring_shards
-    sys.path.insert(0, sys.argv[1])
-    from test_sigmoid_loss import _run_on_replicas
+    # _run_on_replicas
 
     strategy = tf.distribute.MirroredStrategy([d.name for d in tf.config.list_logical_devices("CPU")])
     shards = strategy.experimental_distribute_values_from_function(
@@ -219,10 +208,8 @@ RING_OF_FOUR = textwrap.dedent(
 def test_four_replicas_pass_the_blocks_round_the_ring_and_equal_one_device(tmp_path):
     # Two replicas cannot tell the ring's direction or a repeated block from the right one: four can.
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": os.pathsep.join(sys.path)}
-    here = os.path.dirname(os.path.abspath(__file__))
-    done = subprocess.run(
-        [sys.executable, "-c", RING_OF_FOUR, here], env=env, capture_output=True, text=True, timeout=300
-    )
+    script = RING_OF_FOUR.replace("# _run_on_replicas", REPLICAS)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["rings"] == [[(r + k) % 4 for k in range(4)] for r in range(4)]
@@ -232,10 +219,9 @@ def test_four_replicas_pass_the_blocks_round_the_ring_and_equal_one_device(tmp_p
 
 TWO_WORKERS = textwrap.dedent(
     """
-    import json, sys
+    import json
     import numpy as np, tensorflow as tf
-    sys.path.insert(0, sys.argv[1])
-    from test_sigmoid_loss import _run_on_replicas
+    # _run_on_replicas
 
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     rng = np.random.default_rng(8)
@@ -254,7 +240,6 @@ def test_two_worker_processes_equal_one_device(tmp_path):
     workers = [f"127.0.0.1:{s.getsockname()[1]}" for s in sockets]
     for s in sockets:
         s.close()
-    here = os.path.dirname(os.path.abspath(__file__))
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     env.update({"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": os.pathsep.join(sys.path)})
     procs = []
@@ -263,7 +248,7 @@ def test_two_worker_processes_equal_one_device(tmp_path):
             config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
             procs.append(
                 subprocess.Popen(
-                    [sys.executable, "-c", TWO_WORKERS, here],
+                    [sys.executable, "-c", TWO_WORKERS.replace("# _run_on_replicas", REPLICAS)],
                     env={**env, "TF_CONFIG": json.dumps(config)},
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,

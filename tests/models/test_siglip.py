@@ -12,7 +12,7 @@ from keras_contrastive.export.clip_export import export_clip
 from keras_contrastive.models import CLIP, SigLIP
 from keras_contrastive.runs import image_text_task
 from keras_contrastive.testing import run_replica_equivalence_test, run_serialization_test
-from keras_contrastive.text.testing import TINY_SENTENCES, TINY_VOCABULARY, tiny_text_encoder
+from keras_contrastive.text.testing import TINY_SENTENCES, TINY_TEXT_ENCODER, tiny_text_encoder
 
 
 def tiny_image_encoder(seed=0):
@@ -147,9 +147,7 @@ def test_zero_shot_retrieval_and_export_through_the_clip_evaluators(tmp_path):
 def test_a_recipe_builds_siglip_on_the_clip_run_layer():
     recipe = recipes.validate(
         {
-            "method": {"name": "siglip", "embed_dim": 8, "text_encoder": {"name": "small_transformer", "num_layers": 1,
-                       "num_heads": 2, "hidden_dim": 8, "intermediate_dim": 16, "sequence_length": 12,
-                       "vocabulary": TINY_VOCABULARY}},
+            "method": {"name": "siglip", "embed_dim": 8, "text_encoder": dict(TINY_TEXT_ENCODER)},
             "encoder": {"name": "convnet", "width": 4, "stages": 2},
         }
     )  # fmt: skip

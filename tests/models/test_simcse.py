@@ -4,8 +4,13 @@ import numpy as np
 import pytest
 
 from keras_contrastive import models
-from keras_contrastive.testing import run_replica_equivalence_test, run_serialization_test, run_train_step_test
-from keras_contrastive.text.testing import TINY_SENTENCES, tiny_simcse
+from keras_contrastive.testing import (
+    run_replica_equivalence_test,
+    run_serialization_test,
+    run_train_step_test,
+    tiny_simcse,
+)
+from keras_contrastive.text.testing import TINY_SENTENCES
 
 
 def _ids(model, sentences=TINY_SENTENCES[:8]):

@@ -45,7 +45,8 @@ def test_train_step_and_serialization_keep_the_classifier():
 def test_bad_arguments_name_the_problem():
     with pytest.raises(ValueError, match="num_classes >= 2"):
         Supervised(_encoder(), num_classes=1)
-    with pytest.raises(ValueError, match="Supervised needs labels"):
+    # Labels are keyword-only and required (a batch without them fails in the base class, naming the fix).
+    with pytest.raises(TypeError, match="missing 1 required keyword-only argument: 'labels'"):
         Supervised(_encoder()).compute_contrastive_loss(_batch()["views"])
 
 

@@ -7,9 +7,10 @@ def text_exports(tmp_path_factory):
     """Three tiny text encoder exports: `main` (seed 0), `other` (seed 1, same size), `wide` (16 dimensions);
     and the in-process model of `main`."""
     pytest.importorskip("tensorflow_text", reason="pip install -e .[text]")
+    from keras_contrastive.export.text_export import export_text_encoder
     from keras_contrastive.models import SimCSE
-    from keras_contrastive.text import export_text_encoder
-    from keras_contrastive.text.testing import tiny_simcse, tiny_text_encoder
+    from keras_contrastive.testing import tiny_simcse
+    from keras_contrastive.text.testing import tiny_text_encoder
 
     root = tmp_path_factory.mktemp("text_exports")
     model = tiny_simcse(seed=0)

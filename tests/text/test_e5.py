@@ -303,7 +303,8 @@ def test_embeddings_equal_the_engines(e5_encoder):
 
 def test_registered_by_name_and_exported_as_raw_strings(tiny_file, tmp_path):
     from keras_contrastive import models
-    from keras_contrastive.text import build_text_encoder, embed_with_export, export_text_encoder, load_text_export
+    from keras_contrastive.export.text_export import embed_with_export, export_text_encoder, load_text_export
+    from keras_contrastive.text import build_text_encoder
 
     encoder = build_text_encoder("e5_small_multilingual", path=tiny_file, sequence_length=12, dropout=0.0)
     model = models.SimCSE(encoder, pooling="mean")

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from keras_contrastive import cli, recipes, runs
-from keras_contrastive.text.testing import TINY_SENTENCES, TINY_VOCABULARY
+from keras_contrastive.text.testing import TINY_SENTENCES, TINY_TEXT_ENCODER, TINY_VOCABULARY
 
 
 def _recipe(tmp_path, source, **train):
@@ -17,8 +17,7 @@ def _recipe(tmp_path, source, **train):
     vocab.write_text("\n".join(TINY_VOCABULARY) + "\n", encoding="utf-8")
     recipe = {
         "method": {"name": "simcse", "pooling": "mean", "temperature": 0.1},
-        "encoder": {"name": "small_transformer", "vocabulary": str(vocab), "num_layers": 1, "num_heads": 2,
-                    "hidden_dim": 8, "intermediate_dim": 16, "sequence_length": 12},
+        "encoder": {**TINY_TEXT_ENCODER, "vocabulary": str(vocab)},
         "data": {"source": source},
         "optimizer": {"name": "adamw", "learning_rate": 0.01, "warmup_epochs": 0.0},
         "train": {"epochs": 2, "batch_size": 4, "online_probe": False, **train},
@@ -40,7 +39,7 @@ def test_train_then_export_a_text_recipe(tmp_path):
     assert metrics["epochs"] == 2 and metrics["steps_per_epoch"] == 3 and np.isfinite(metrics["final_loss"])
     target = str(tmp_path / "savedmodels" / "tiny_simcse")
     assert cli.main(["export", "--run", run, "--to", target]) == 0
-    from keras_contrastive.text import embed_with_export, load_text_export
+    from keras_contrastive.export.text_export import embed_with_export, load_text_export
 
     assert sorted(os.listdir(target)) == ["1"]
     assert os.path.isfile(os.path.join(target, "1", "assets", "recipe.yaml"))
@@ -105,8 +104,8 @@ def test_the_stsb_recipe_validates_where_the_sts_data_is():
 
 
 def test_stsb_pairs_with_mined_hard_negatives_train_as_triplets(tmp_path):
+    from keras_contrastive.mining import mine_hard_negatives
     from keras_contrastive.runs import text_task
-    from keras_contrastive.text import mine_hard_negatives
 
     high = _tiny_stsb(tmp_path / "sts-train.csv")
     recipe = recipes.load(

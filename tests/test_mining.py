@@ -5,8 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from keras_contrastive.text import mine_hard_negatives, write_triplets
-from keras_contrastive.text.mining import top_k_excluding
+from keras_contrastive.mining import mine_hard_negatives, top_k_excluding, write_triplets
 
 
 def _unit(degrees):
@@ -106,11 +105,32 @@ def test_bad_arguments_and_triplet_file(tmp_path):
     assert [line.split("\t")[2] for line in lines[2:]] == ["a dog runs .", "a woman plays a flute ."]
 
 
+def test_any_model_with_encode_or_embed_text_is_used_without_knowing_its_class():
+    class Encoder:  # duck-typed like models.SimCSE
+        def encode(self, sentences, batch_size=64):
+            self.batch_size = batch_size
+            return embed(sentences)
+
+    class Source:  # like runs.ModelSource
+        def embed_text(self, sentences, batch_size=64):
+            return embed(sentences)
+
+    encoder = Encoder()
+    expected = mine_hard_negatives(embed, *PAIRS, CORPUS, k=2, margin=0.05, progress=False)["negatives"]
+    assert (
+        mine_hard_negatives(encoder, *PAIRS, CORPUS, k=2, margin=0.05, batch_size=3, progress=False)["negatives"]
+        == expected
+        and encoder.batch_size == 3
+    )
+    assert mine_hard_negatives(Source(), *PAIRS, CORPUS, k=2, margin=0.05, progress=False)["negatives"] == expected
+
+
 def test_the_mine_command_writes_the_library_triplets(tmp_path, capsys):
     import json
 
     from keras_contrastive import cli
-    from keras_contrastive.text.testing import TINY_SENTENCES, tiny_simcse
+    from keras_contrastive.testing import tiny_simcse
+    from keras_contrastive.text.testing import TINY_SENTENCES
 
     model = tiny_simcse()
     model.save(tmp_path / "model.keras")

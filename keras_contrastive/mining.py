@@ -14,15 +14,18 @@ from keras_contrastive.progress_bar import ProgressBar
 
 
 def _embed_function(model, batch_size):
-    """A function of a list of strings to float32 embeddings `[N, D]`."""
-    from keras_contrastive import models
+    """A function of a list of strings to float32 embeddings `[N, D]`.
 
-    if isinstance(model, models.SimCSE):
-        return lambda sentences: model.encode(sentences, batch_size=batch_size)
-    if hasattr(model, "embed_text"):  # a `runs.ModelSource`
-        return lambda sentences: model.embed_text(sentences, batch_size=batch_size)
-    if callable(model) and not isinstance(model, (str, os.PathLike)):
-        return model
+    Duck-typed: a model with `encode(sentences, batch_size=...)` (`models.SimCSE`), a `runs.ModelSource`
+    (`embed_text`), or any callable on a list of strings."""
+    # A name or a path is not an encoder (and a `str` has an unrelated `encode`).
+    if not isinstance(model, (str, bytes, os.PathLike)):
+        if callable(getattr(model, "encode", None)):
+            return lambda sentences: model.encode(sentences, batch_size=batch_size)
+        if callable(getattr(model, "embed_text", None)):
+            return lambda sentences: model.embed_text(sentences, batch_size=batch_size)
+        if callable(model):
+            return model
     raise ValueError(
         f"mine_hard_negatives takes an encoder, not {model!r}: open a path or a zoo name first with "
         "`keras_contrastive.runs.open_model(...)`, or call `keras_contrastive.runs.mine_triplets` (files in, "

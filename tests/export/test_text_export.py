@@ -8,8 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from keras_contrastive.text import embed_with_export, export_text_encoder, load_text_export
-from keras_contrastive.text.testing import TINY_SENTENCES, tiny_simcse
+from keras_contrastive.export.text_export import embed_with_export, export_text_encoder, load_text_export
+from keras_contrastive.testing import tiny_simcse
+from keras_contrastive.text.testing import TINY_SENTENCES
 
 SENTENCES = [*TINY_SENTENCES[:5], "", "Ünïcödé 東京 😀", "x " * 5000]
 
@@ -27,7 +28,7 @@ def test_export_takes_strings_and_matches_encode_in_a_fresh_process(tmp_path):
     np.testing.assert_allclose(np.linalg.norm(in_process, axis=1), 1.0, rtol=1e-5)
     script = (
         "import json, sys\n"
-        "from keras_contrastive.text import embed_with_export, load_text_export\n"
+        "from keras_contrastive.export.text_export import embed_with_export, load_text_export\n"
         "out = embed_with_export(load_text_export(sys.argv[1]), json.loads(sys.argv[2]))\n"
         "print(json.dumps(out.tolist()))\n"
     )
@@ -59,7 +60,7 @@ def test_the_signature_computes_only_the_batch_s_tokens_and_gives_the_fixed_leng
     import tensorflow as tf
 
     from keras_contrastive.export.frozen import FrozenArchive
-    from keras_contrastive.text.export import trim_padding_graph
+    from keras_contrastive.export.text_export import trim_padding_graph
 
     model = tiny_simcse(pooling="mean")
     sentences = ["a cat", "the dog ran in the park .", "", "birds " * 40, "the cat sat on the mat ."]
