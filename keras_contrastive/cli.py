@@ -284,7 +284,7 @@ def _train(args):
     print(training_summary(metrics))
     print(f"run written to {output}")
     if args.strategy == "multi-worker":
-        # The workers left `runs.train` together (`core.finish_together`). Ending now, without Python's
+        # The workers left `runs.train` together (`distributed.finish_together`). Ending now, without Python's
         # teardown, keeps their ends within TensorFlow's heartbeat timeout (10 s) of each other: a worker that
         # outlives another by more logs "tasks are unhealthy (stopped sending heartbeats)" on a clean run.
         sys.stdout.flush()
@@ -365,7 +365,7 @@ def _plot(args):
 def _zoo(args):
     import warnings
 
-    from keras_contrastive import zoo
+    from keras_contrastive import zoo, zoo_publish
 
     if args.action == "list":
         with warnings.catch_warnings():
@@ -376,7 +376,7 @@ def _zoo(args):
         for item in items:
             print(f"{item['name']}\tversions {item['versions']}\t{item['path']}")
         return
-    path = zoo.publish(
+    path = zoo_publish.publish(
         args.run, args.name, root=args.root, version=args.version, command=_command_line(args), quantize=args.quantize
     )
     print(f"published {args.run} as {path}")
