@@ -24,8 +24,6 @@ import json
 import os
 import warnings
 
-import numpy as np
-
 from keras_contrastive.export.layout import empty_zoo_message, model_versions, zoo_root
 from keras_contrastive.export.loaded import METADATA, ExportedModel
 
@@ -166,14 +164,15 @@ def evaluate(model, sts_dir=None):
 
 
 def _evaluate_zero_shot(model):
-    from keras_contrastive.evaluation.zero_shot import zero_shot_accuracy
+    from keras_contrastive.evaluation.zero_shot import classifier_zero_shot, labelled_pairs
     from keras_contrastive.runs.image_text_task import load_pairs
 
     recipe = model.metadata["recipe"]
     pairs = load_pairs(recipe, image_size=model.image_shape[:2]).split("held_out")
-    labelled = pairs.labels >= 0 if pairs.labels is not None else np.zeros(len(pairs), bool)
-    if not labelled.any():
+    if not labelled_pairs(pairs).any():
         raise ValueError(f"{model.metadata.get('name')}: the held-out pairs of {pairs.name} carry no class labels.")
-    probabilities = model(pairs.images[labelled])
-    scores = zero_shot_accuracy(probabilities, pairs.labels[labelled], len(model.class_names))
-    return {"data": pairs.name, **{f"zero_shot_{k}": scores[k] for k in ("top1", "balanced_top1", "examples")}}
+    scores = classifier_zero_shot(model, pairs, len(model.class_names))
+    return {
+        "data": pairs.name,
+        **{k: scores[k] for k in ("zero_shot_top1", "zero_shot_balanced_top1", "zero_shot_examples")},
+    }

@@ -1,3 +1,4 @@
+import argparse
 import json
 import os
 import re
@@ -103,3 +104,15 @@ def test_tensorflow_start_up_lines_are_hidden_only_when_the_user_did_not_choose(
     ]
     assert all(cli.TF_LOG_LINE.match(line) for line in printed)
     assert not cli.TF_LOG_LINE.match("/x/keras/src/backend.py:12: UserWarning: do not ignore this")
+
+
+def _subcommands(parser):
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+
+def test_the_command_line_evaluates_each_evaluation_of_the_run_layer():
+    from keras_contrastive import cli, runs
+
+    kinds = _subcommands(_subcommands(cli._parser())["evaluate"])
+    assert sorted(kinds) == sorted(runs.EVALUATIONS) and runs.EVALUATIONS == tuple(runs.actions.PROTOCOLS)
+    assert runs.EVALUATIONS == ("linear-probe", "knn", "few-shot", "sts", "zero-shot", "retrieval")
