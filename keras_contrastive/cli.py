@@ -28,6 +28,9 @@ import shlex
 import sys
 import tempfile
 
+# Names only (it imports nothing): the parser is built before TensorFlow loads.
+from keras_contrastive.run_options import PRECISION_CHOICES, STRATEGIES
+
 DESCRIPTIONS_HELP = (
     "zero-shot class descriptions: a JSON file {class: [phrases]} (default for the emoji groups: each group's "
     "Unicode subgroup names; 'none': the class names alone)"
@@ -50,10 +53,10 @@ def _parser():
     train.add_argument("recipe", help="a YAML recipe, e.g. recipes/quickstart.yaml")
     train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a key")
     train.add_argument("--output", help="run directory (default: runs/<recipe name>)")
-    train.add_argument("--strategy", default="auto", choices=["auto", "one-device", "mirrored", "multi-worker"])
+    train.add_argument("--strategy", default="auto", choices=STRATEGIES)
     train.add_argument(
         "--precision",
-        choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"],
+        choices=PRECISION_CHOICES,
         help="Keras dtype policy (default: the recipe's train.precision; auto: bfloat16 where the CPU has it)",
     )
     train.add_argument("--verbose", default="auto", help="Keras fit verbosity: auto, 0, 1 or 2")

@@ -116,3 +116,18 @@ def test_the_command_line_evaluates_each_evaluation_of_the_run_layer():
     kinds = _subcommands(_subcommands(cli._parser())["evaluate"])
     assert sorted(kinds) == sorted(runs.EVALUATIONS) and runs.EVALUATIONS == tuple(runs.actions.PROTOCOLS)
     assert runs.EVALUATIONS == ("linear-probe", "knn", "few-shot", "sts", "zero-shot", "retrieval")
+
+
+def test_strategy_and_precision_choices_are_the_run_layers_and_the_parser_loads_no_tensorflow():
+    code = (
+        "import sys\n"
+        "from keras_contrastive import cli\n"
+        "from keras_contrastive.run_options import PRECISION_CHOICES, STRATEGIES\n"
+        "train = cli._parser()._actions[1].choices['train']\n"
+        "options = {a.dest: tuple(a.choices) for a in train._actions if a.choices}\n"
+        "assert options == {'strategy': STRATEGIES, 'precision': PRECISION_CHOICES}, options\n"
+        "print('tensorflow' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
