@@ -117,8 +117,7 @@ def test_bad_descriptions_say_what_is_wrong(clip, descriptions, error, message):
         class_text_embeddings(clip, CLASSES, TEMPLATES, descriptions)
 
 
-def _pairs(labels, class_names=("cat", "dog", "bird")):
-    n = len(labels)
+def _pairs(labels, class_names=("cat", "dog", "bird"), n=6):
     return ImageTextPairs(
         images=np.arange(n, dtype=np.uint8).reshape(n, 1, 1, 1).repeat(3, axis=-1),
         captions=[f"caption {i}" for i in range(n)],
@@ -132,7 +131,7 @@ def _pairs(labels, class_names=("cat", "dog", "bird")):
 def test_classifier_zero_shot_scores_the_labelled_pairs_only():
     pairs = _pairs([0, 1, -1, 2, 1, -1])
     np.testing.assert_array_equal(labelled_pairs(pairs), [True, True, False, True, True, False])
-    assert not labelled_pairs(_pairs(None)).any()
+    assert not labelled_pairs(_pairs(None)).any()  # pairs without labels: every label -1
     seen = []
 
     def classify(images):  # right on the first three labelled pairs, wrong on the fourth
