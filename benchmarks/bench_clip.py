@@ -26,6 +26,7 @@ import keras  # noqa: E402
 from _results import command_line, run_fields, write_result  # noqa: E402 (benchmarks/ is on sys.path)
 
 from keras_contrastive import recipes, runs  # noqa: E402
+from keras_contrastive.evaluation.image_text import evaluate_pairs  # noqa: E402
 from keras_contrastive.runs import image_text_task  # noqa: E402
 
 KEYS = (
@@ -59,7 +60,7 @@ def main(argv=None):
     pairs = image_text_task.load_pairs(recipe)
     keras.utils.set_random_seed(recipe["train"]["seed"])
     untrained = image_text_task.build_clip_model(recipe, (*image_text_task.image_size_of(recipe), 3))
-    before = image_text_task.evaluate_pairs(untrained, pairs.split("held_out"))
+    before = evaluate_pairs(untrained, pairs.split("held_out"))
     del untrained
     keras.backend.clear_session()
 

@@ -26,7 +26,8 @@ import tensorflow as tf  # noqa: E402
 from _results import command_line, write_result  # noqa: E402 (benchmarks/ is on sys.path)
 
 from keras_contrastive import recipes  # noqa: E402
-from keras_contrastive.runs import core, image_task  # noqa: E402
+from keras_contrastive.optimizers import build_optimizer  # noqa: E402
+from keras_contrastive.runs import image_task  # noqa: E402
 
 
 def main(argv=None):
@@ -54,7 +55,7 @@ def main(argv=None):
         recipe = recipes.apply_overrides(base, [f"method.queue_size={size}", "train.online_probe=false"])
         keras.utils.set_random_seed(0)
         model = image_task.build_model(recipe, shape)
-        model.compile(optimizer=core.build_optimizer(recipe, 100))
+        model.compile(optimizer=build_optimizer(recipe, 100))
         model.fit(data, steps_per_epoch=2, epochs=1, verbose=0)  # trace and warm up
         models[size] = model
 

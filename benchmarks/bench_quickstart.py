@@ -84,7 +84,7 @@ def main(argv=None):
     with open(os.path.join(args.run_dir, "recipe.yaml"), encoding="utf-8") as f:
         recipe = yaml.safe_load(f)
     from keras_contrastive.hardware import cpu_info
-    from keras_contrastive.runs.core import resolve_precision
+    from keras_contrastive.precision import resolve_precision
 
     cpu = cpu_info()
     proxy_flags = ["avx2"] if args.onednn_isa or args.onednn_off else cpu["flags"]

@@ -1,7 +1,9 @@
-"""Keras callbacks for contrastive training runs."""
+"""Keras callbacks for contrastive training runs: the online kNN monitor, the skipped-files count, and the
+two that make a run resumable (`Progress`, `RunBackup`, which `runs.core.fit_run` adds)."""
 
 import math
 import os
+import time
 import warnings
 
 import keras
@@ -10,6 +12,11 @@ import tensorflow as tf
 
 from keras_contrastive.distributed import local_copy
 from keras_contrastive.evaluation import extract_dataset_features, extract_features, knn_classify
+from keras_contrastive.io_utils import atomic_write_json, read_json
+
+
+class TrainingError(RuntimeError):
+    """Training stopped for a reason the user must act on."""
 
 
 class KNNMonitor(keras.callbacks.Callback):
@@ -217,3 +224,95 @@ class SkippedFilesMonitor(keras.callbacks.Callback):
             logs["skipped_reads"] = float(reads)
         if reads:
             warnings.warn(skipped_warning(f"epoch {epoch + 1}", names, reads, self.path, self.show), stacklevel=2)
+
+
+class Progress(keras.callbacks.Callback):
+    """Cumulative training seconds and finished epochs, kept across resumes
+    (`progress.json`), and a clear stop on a non-finite loss."""
+
+    def __init__(self, path, epochs_done=0):
+        super().__init__()
+        self.path = path
+        self.seconds = read_json(path, {"train_seconds": 0.0})["train_seconds"]
+        self.epochs_done = epochs_done
+        self.failure = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_start = time.perf_counter()
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.failure = (
+                f"the loss became {float(loss)} at epoch {self.epoch + 1}, step {batch + 1}. Likely causes: a "
+                "learning rate too high for this batch size (lower optimizer.learning_rate or add warm-up), "
+                "or a temperature too low. The last good epoch is kept in the run's backup/ directory."
+            )
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.failure:
+            return
+        self.seconds += time.perf_counter() - self.epoch_start
+        self.epochs_done = epoch + 1
+        atomic_write_json(self.path, {"epochs_done": self.epochs_done, "train_seconds": self.seconds})
+
+
+class RunBackup(keras.callbacks.Callback):
+    """The model's weights and optimizer state after each finished epoch, committed atomically; `restore`
+    loads the last one before `fit`, which then starts at `initial_epoch` (public Keras API only).
+
+    Each backup's weights go to a new file (a temporary name, then a rename) and
+    `training_metadata.json`, written atomically last, names that file: writing it is the commit point, so
+    a kill at any moment leaves the previous backup or the new one, never a half-written file or one
+    epoch's weights labelled with another. An epoch whose loss went non-finite is never backed up.
+    """
+
+    def __init__(self, backup_dir):
+        super().__init__()
+        self.backup_dir = backup_dir
+        self.metadata_path = os.path.join(backup_dir, "training_metadata.json")
+
+    def epochs_done(self):
+        """Epochs the committed backup holds (0 without one)."""
+        return int(read_json(self.metadata_path, {"epoch": 0})["epoch"])
+
+    def restore(self, model):
+        """Loads the committed backup into `model` (its optimizer built first, so its state loads too).
+
+        Returns:
+            The epochs it holds: `fit`'s `initial_epoch`.
+        """
+        state = read_json(self.metadata_path, {})
+        if not state.get("weights"):
+            return 0
+        path = os.path.join(self.backup_dir, state["weights"])
+        if not os.path.exists(path):
+            raise TrainingError(
+                f"{self.metadata_path} names {state['weights']}, which is missing: the backup is incomplete. "
+                f"Delete {self.backup_dir} to restart this run from epoch 1."
+            )
+        if model.optimizer is not None and not model.optimizer.built:
+            with model.distribute_strategy.scope():
+                model.optimizer.build(model.trainable_variables)
+        model.load_weights(path)
+        return int(state["epoch"])
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            return
+        os.makedirs(self.backup_dir, exist_ok=True)
+        name = f"epoch-{epoch + 1}.weights.h5"
+        tmp = os.path.join(self.backup_dir, f".tmp-{os.getpid()}.weights.h5")
+        try:
+            self.model.save_weights(tmp, overwrite=True)
+            os.replace(tmp, os.path.join(self.backup_dir, name))
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        atomic_write_json(self.metadata_path, {"epoch": epoch + 1, "weights": name})
+        for other in os.listdir(self.backup_dir):  # older backups, and temporary files of killed runs
+            if other.endswith(".weights.h5") and other != name:
+                os.remove(os.path.join(self.backup_dir, other))

@@ -28,6 +28,9 @@ import shlex
 import sys
 import tempfile
 
+# Names only (it imports nothing): the parser is built before TensorFlow loads.
+from keras_contrastive.run_options import PRECISION_CHOICES, STRATEGIES
+
 DESCRIPTIONS_HELP = (
     "zero-shot class descriptions: a JSON file {class: [phrases]} (default for the emoji groups: each group's "
     "Unicode subgroup names; 'none': the class names alone)"
@@ -50,10 +53,10 @@ def _parser():
     train.add_argument("recipe", help="a YAML recipe, e.g. recipes/quickstart.yaml")
     train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a key")
     train.add_argument("--output", help="run directory (default: runs/<recipe name>)")
-    train.add_argument("--strategy", default="auto", choices=["auto", "one-device", "mirrored", "multi-worker"])
+    train.add_argument("--strategy", default="auto", choices=STRATEGIES)
     train.add_argument(
         "--precision",
-        choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"],
+        choices=PRECISION_CHOICES,
         help="Keras dtype policy (default: the recipe's train.precision; auto: bfloat16 where the CPU has it)",
     )
     train.add_argument("--verbose", default="auto", help="Keras fit verbosity: auto, 0, 1 or 2")
@@ -284,7 +287,7 @@ def _train(args):
     print(training_summary(metrics))
     print(f"run written to {output}")
     if args.strategy == "multi-worker":
-        # The workers left `runs.train` together (`core.finish_together`). Ending now, without Python's
+        # The workers left `runs.train` together (`distributed.finish_together`). Ending now, without Python's
         # teardown, keeps their ends within TensorFlow's heartbeat timeout (10 s) of each other: a worker that
         # outlives another by more logs "tasks are unhealthy (stopped sending heartbeats)" on a clean run.
         sys.stdout.flush()
@@ -365,7 +368,7 @@ def _plot(args):
 def _zoo(args):
     import warnings
 
-    from keras_contrastive import zoo
+    from keras_contrastive import zoo, zoo_publish
 
     if args.action == "list":
         with warnings.catch_warnings():
@@ -376,7 +379,7 @@ def _zoo(args):
         for item in items:
             print(f"{item['name']}\tversions {item['versions']}\t{item['path']}")
         return
-    path = zoo.publish(
+    path = zoo_publish.publish(
         args.run, args.name, root=args.root, version=args.version, command=_command_line(args), quantize=args.quantize
     )
     print(f"published {args.run} as {path}")

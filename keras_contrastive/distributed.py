@@ -6,9 +6,17 @@ gathered across replicas here, in one place, with TensorFlow's
 ``ReplicaContext.all_gather`` whose gradient all-reduces the upstream
 gradient and hands each replica the slice of its own inputs (the same
 gradient one device would compute on the global batch).
+
+The strategy a run trains under, and where this process stands in its
+cluster (`resolve_strategy`, `chief_and_task`, `input_pipelines`,
+`finish_together`), are here too.
 """
 
+import os
+
 import tensorflow as tf
+
+from keras_contrastive.run_options import STRATEGIES
 
 
 def _replica_context():
@@ -135,3 +143,57 @@ def local_copy(model, strategy):
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     return copy
+
+
+def resolve_strategy(strategy="auto"):
+    """A `tf.distribute.Strategy` from a name (one of `run_options.STRATEGIES`), or the strategy given.
+
+    - `auto`: `MirroredStrategy` over all GPUs when there are several, else
+      the default (one device) strategy.
+    - `one-device`: the default strategy (first GPU if any, else CPU).
+    - `mirrored`: `MirroredStrategy` over all visible GPUs (or the CPU).
+    - `multi-worker`: `MultiWorkerMirroredStrategy`, configured by `TF_CONFIG`.
+    """
+    if isinstance(strategy, tf.distribute.Strategy):
+        return strategy
+    if strategy not in STRATEGIES:
+        raise ValueError(f"Unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}.")
+    if strategy == "multi-worker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError("strategy 'multi-worker' needs TF_CONFIG describing the cluster and this worker's task.")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    if strategy == "mirrored" or (strategy == "auto" and len(gpus) > 1):
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def chief_and_task(strategy):
+    """`(is_chief, task_id)` of this process: the chief is task `chief`, or
+    worker 0 of a cluster without one; single-process runs are the chief."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return True, 0
+    task_type, task_id = resolver.task_type, int(resolver.task_id or 0)
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief), task_id
+
+
+def input_pipelines(strategy):
+    """The number of worker processes of a multi-worker cluster (each reads its own part of the data), else 1."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return 1
+    spec = resolver.cluster_spec().as_dict()
+    return max(1, sum(len(spec.get(kind, [])) for kind in ("chief", "worker")))
+
+
+def finish_together(strategy):
+    """Every worker of a multi-worker cluster waits here until all reach it (a collective all-reduce).
+
+    Called at the end of a run, after the chief has saved and evaluated: a worker that exited while the
+    chief was still evaluating made the chief's health check log "tasks have crashed ... stopped sending
+    heartbeats" on a clean run."""
+    if input_pipelines(strategy) > 1:
+        # In a tf.function: run eagerly, MultiWorkerMirroredStrategy warns of its overhead on every worker.
+        tf.function(lambda: strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1.0)), None))()

@@ -1,6 +1,6 @@
 """`ProgressBar`: one line on stderr for the long loops outside `fit` (embedding, mining).
 
-`runs.core.Progress` is a `fit` callback (epochs and seconds kept in `progress.json`), and Keras's
+`callbacks.Progress` is a `fit` callback (epochs and seconds kept in `progress.json`), and Keras's
 `Progbar` writes to stdout, where the command line prints its JSON result: neither fits here.
 """
 

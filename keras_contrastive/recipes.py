@@ -17,8 +17,10 @@ import re
 
 import yaml
 
-from keras_contrastive import backbones, models
+from keras_contrastive import augment, backbones, models
 from keras_contrastive import text as text_encoders
+from keras_contrastive.optimizers import OPTIMIZERS, SCHEDULES
+from keras_contrastive.run_options import PRECISION_CHOICES
 
 
 class _RecipeLoader(yaml.SafeLoader):
@@ -64,21 +66,7 @@ _SCHEMA = {
         # sentence its own positive (a second dropout view), its low-scored partner its hard negative.
         "low_gold_negatives": ((float, None), None),
     },
-    "augment": {
-        "crop_scale": ((list,), [0.08, 1.0]),
-        "crop_ratio": ((list,), [0.75, 1.3333333]),
-        "horizontal_flip": ((bool,), True),
-        "jitter_strength": ((float,), 1.0),
-        "jitter_probability": ((float,), 0.8),
-        "grayscale_probability": ((float,), 0.2),
-        # A number, or one per view ([view_1, view_2]): BYOL's asymmetric views.
-        "blur_probability": ((float, list), 0.0),
-        "solarize_probability": ((float, list), 0.0),
-        # Multi-crop (SwAV): small crops after the two views; 0 keeps two views.
-        "small_crops": ((int,), 0),
-        "small_crop_size": ((int, None), None),
-        "small_crop_scale": ((list,), [0.05, 0.14]),
-    },
+    # "augment": from the augmentations' signatures (`_augment_schema`, below).
     "optimizer": {
         "name": ((str,), "adamw"),
         "learning_rate": ((float,), 1e-3),
@@ -110,9 +98,9 @@ _SCHEMA = {
     },
 }
 _CHOICES = {
-    ("optimizer", "name"): ("adamw", "adam", "sgd", "lars"),
-    ("optimizer", "schedule"): ("warmup_cosine", "constant"),
-    ("train", "precision"): ("auto", "float32", "mixed_float16", "mixed_bfloat16"),
+    ("optimizer", "name"): OPTIMIZERS,
+    ("optimizer", "schedule"): SCHEDULES,
+    ("train", "precision"): PRECISION_CHOICES,
     ("data", "on_error"): ("skip", "raise"),
 }
 SECTIONS = ("method", "encoder", "data", "augment", "optimizer", "train", "evaluate", "export")
@@ -145,6 +133,25 @@ def signature_schema(fn):
             types = (_ANY, None)
         schema[key] = (types, list(default) if isinstance(default, tuple) else default)
     return schema
+
+
+def _augment_schema():
+    """The `augment` section: each view's arguments and defaults as `augment.SimCLRAugmentation` declares
+    them, then the small crops' (`augment.multi_crop_views`) under the recipe's names."""
+    view = signature_schema(augment.SimCLRAugmentation.__init__)
+    schema = {key: value for key, value in view.items() if key not in ("image_size", "seed")}
+    # A number, or one per view ([view_1, view_2]): BYOL's asymmetric views (`runs.views.build_views`).
+    for key in ("blur_probability", "solarize_probability"):
+        schema[key] = ((float, list), schema[key][1])
+    crops = signature_schema(augment.multi_crop_views)
+    # Multi-crop (SwAV): small crops after the two views; 0 (the recipe's default) keeps two views.
+    schema["small_crops"] = ((int,), 0)
+    schema["small_crop_size"] = ((int, None), crops["small_size"][1])
+    schema["small_crop_scale"] = crops["small_scale"]
+    return schema
+
+
+_SCHEMA["augment"] = _augment_schema()
 
 
 def _schema_for(section, recipe):

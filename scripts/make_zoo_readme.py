@@ -10,7 +10,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from keras_contrastive import zoo  # noqa: E402
+from keras_contrastive import zoo, zoo_readme  # noqa: E402
 
 
 def main(argv=None):
@@ -19,7 +19,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     path = os.path.join(args.root, "README.md")
     with open(path, "w", encoding="utf-8") as f:
-        f.write(zoo.readme_text(args.root))
+        f.write(zoo_readme.readme_text(args.root))
     print(f"wrote {path} ({len(zoo.list(args.root))} models)")
 
 

@@ -60,7 +60,7 @@ def main(argv=None):
     import tensorflow as tf
 
     import keras_contrastive
-    from keras_contrastive import zoo
+    from keras_contrastive import zoo, zoo_publish
     from keras_contrastive.evaluation.sts import load_stsb
     from keras_contrastive.export.quantize import quantize_weights
     from keras_contrastive.export.text_export import embed_with_export, export_text_encoder, load_text_export
@@ -114,7 +114,7 @@ def main(argv=None):
             },  # fmt: skip
         )
         new = zoo.ZooModel(staged, meta)
-        meta["signatures"] = zoo._signature_summary(new.signatures)
+        meta["signatures"] = zoo_publish.signature_summary(new.signatures)
         meta["zoo_evaluation"] = zoo.evaluate(new, sts_dir=args.sts_dir)
         print(f"STS avg: shipped {meta['reexported_from']['zoo_evaluation']}, re-exported {meta['zoo_evaluation']}")
         with open(os.path.join(staged, "assets", zoo.METADATA), "w", encoding="utf-8") as f:

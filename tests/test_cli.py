@@ -1,3 +1,4 @@
+import argparse
 import json
 import os
 import re
@@ -103,3 +104,30 @@ def test_tensorflow_start_up_lines_are_hidden_only_when_the_user_did_not_choose(
     ]
     assert all(cli.TF_LOG_LINE.match(line) for line in printed)
     assert not cli.TF_LOG_LINE.match("/x/keras/src/backend.py:12: UserWarning: do not ignore this")
+
+
+def _subcommands(parser):
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+
+def test_the_command_line_evaluates_each_evaluation_of_the_run_layer():
+    from keras_contrastive import cli, runs
+
+    kinds = _subcommands(_subcommands(cli._parser())["evaluate"])
+    assert sorted(kinds) == sorted(runs.EVALUATIONS) and runs.EVALUATIONS == tuple(runs.actions.PROTOCOLS)
+    assert runs.EVALUATIONS == ("linear-probe", "knn", "few-shot", "sts", "zero-shot", "retrieval")
+
+
+def test_strategy_and_precision_choices_are_the_run_layers_and_the_parser_loads_no_tensorflow():
+    code = (
+        "import sys\n"
+        "from keras_contrastive import cli\n"
+        "from keras_contrastive.run_options import PRECISION_CHOICES, STRATEGIES\n"
+        "train = cli._parser()._actions[1].choices['train']\n"
+        "options = {a.dest: tuple(a.choices) for a in train._actions if a.choices}\n"
+        "assert options == {'strategy': STRATEGIES, 'precision': PRECISION_CHOICES}, options\n"
+        "print('tensorflow' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

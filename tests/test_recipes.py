@@ -117,3 +117,46 @@ def test_exponent_notation_is_a_number_in_files_and_overrides(tmp_path):
     recipe = recipes.load(str(path), ["optimizer.momentum=9e-1"])
     assert recipe["optimizer"]["learning_rate"] == 1e-4 and recipe["optimizer"]["weight_decay"] == 5e-6
     assert recipe["optimizer"]["momentum"] == 0.9
+
+
+def test_augment_defaults_are_the_augmentations_own():
+    from keras_contrastive.augment import SimCLRAugmentation, multi_crop_views
+    from keras_contrastive.runs.views import simclr_view
+
+    recipe = recipes.validate({})
+    # The values every shipped run resolved (recipe.yaml files, the zoo's metadata): unchanged.
+    assert recipe["augment"] == {
+        "crop_scale": [0.08, 1.0],
+        "crop_ratio": [0.75, 1.3333333],
+        "horizontal_flip": True,
+        "jitter_strength": 1.0,
+        "jitter_probability": 0.8,
+        "grayscale_probability": 0.2,
+        "blur_probability": 0.0,
+        "solarize_probability": 0.0,
+        "small_crops": 0,
+        "small_crop_size": None,
+        "small_crop_scale": [0.05, 0.14],
+    }
+    # A view built from the default recipe is the augmentation built with its own defaults.
+    view = simclr_view(recipe, (32, 32, 3), 0.0, 0.0, name="view").get_config()
+    default = SimCLRAugmentation((32, 32), name="view").get_config()
+    assert view == default
+    small = multi_crop_views((32, 32), num_large_crops=0, num_small_crops=1)[0].get_config()
+    assert list(small["crop_scale"]) == recipe["augment"]["small_crop_scale"]
+
+
+def test_precision_and_optimizer_choices_are_the_run_layers():
+    from keras_contrastive.optimizers import OPTIMIZERS, SCHEDULES
+    from keras_contrastive.run_options import PRECISION_CHOICES, PRECISIONS
+
+    assert PRECISION_CHOICES == ("auto", *PRECISIONS)
+    for section, key, choices in (
+        ("train", "precision", PRECISION_CHOICES),
+        ("optimizer", "name", OPTIMIZERS),
+        ("optimizer", "schedule", SCHEDULES),
+    ):
+        for value in choices:
+            assert recipes.validate({section: {key: value}})[section][key] == value
+        with pytest.raises(RecipeError, match=f"{section}.{key}: expected one of {', '.join(choices)}, got 'x'"):
+            recipes.validate({section: {key: "x"}})

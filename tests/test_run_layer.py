@@ -10,7 +10,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from keras_contrastive import cli, recipes, runs, zoo
+from keras_contrastive import cli, recipes, runs, zoo_publish
 from keras_contrastive.backbones import ConvNet
 from keras_contrastive.models import SimCLR
 from keras_contrastive.text.testing import TINY_SENTENCES, TINY_TEXT_ENCODER
@@ -95,7 +95,7 @@ def test_a_run_is_exported_evaluated_plotted_and_published_after_its_data_moved(
     assert loaded_recipe["data"]["source"] == f"folder:{data}"
     paths = runs.export_run(run, to=str(tmp_path / "exported"))
     assert sorted(paths) == ["encoder"] and os.path.isfile(os.path.join(paths["encoder"], "saved_model.pb"))
-    published = zoo.publish(run, "moved", root=str(tmp_path / "zoo"))
+    published = zoo_publish.publish(run, "moved", root=str(tmp_path / "zoo"))
     assert os.path.isdir(published)
 
     # Evaluating reads data: the old path and its recipe key are named, and --data points at the new place.
@@ -114,7 +114,7 @@ def test_a_run_is_exported_evaluated_plotted_and_published_after_its_data_moved(
 
 def test_any_model_a_run_its_export_or_its_zoo_name_evaluates_the_same(tiny_run_dir, tmp_path):
     root = str(tmp_path / "zoo")
-    zoo.publish(tiny_run_dir, "tiny", root=root)
+    zoo_publish.publish(tiny_run_dir, "tiny", root=root)
     export = runs.export_run(tiny_run_dir, to=str(tmp_path / "export" / "tiny"))["encoder"]
     results = {}
     for spec in (tiny_run_dir, export, os.path.dirname(export)):

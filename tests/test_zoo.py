@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from keras_contrastive import cli, recipes, runs, zoo
+from keras_contrastive import cli, recipes, runs, zoo, zoo_publish, zoo_readme
 from keras_contrastive.data import image_text
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -99,7 +99,8 @@ def test_zoo_folder_and_readme_are_in_bounds():
     assert zoo.directory_bytes(ZOO) <= zoo.MAX_ZOO_BYTES
     if SHIPPED:
         with open(os.path.join(ZOO, "README.md"), encoding="utf-8") as f:
-            assert f.read() == zoo.readme_text(ZOO), "savedmodels/README.md is stale: python scripts/make_zoo_readme.py"
+            stale = "savedmodels/README.md is stale: python scripts/make_zoo_readme.py"
+            assert f.read() == zoo_readme.readme_text(ZOO), stale
 
 
 def test_publish_load_and_reevaluate_a_tiny_run(tiny_run_dir, tmp_path):
@@ -128,10 +129,10 @@ def test_publish_load_and_reevaluate_a_tiny_run(tiny_run_dir, tmp_path):
     check_reevaluates(model)
 
     # A second publish is version 2; load() picks the latest; the README lists both.
-    second = zoo.publish(tiny_run_dir, "tiny", root=root)
+    second = zoo_publish.publish(tiny_run_dir, "tiny", root=root)
     assert second.endswith(os.path.join("tiny", "2")) and zoo.load("tiny", root=root).metadata["version"] == 2
     assert zoo.load("tiny", 1, root=root).metadata["version"] == 1
-    readme = zoo.readme_text(root)
+    readme = zoo_readme.readme_text(root)
     assert "| `tiny` | 1 | simclr |" in readme and "| `tiny` | 2 | simclr |" in readme
     with pytest.raises(FileNotFoundError, match=r"versions \[1, 2\]; version 7 is not one"):
         zoo.load("tiny", 7, root=root)
@@ -142,10 +143,10 @@ def test_publish_load_and_reevaluate_a_tiny_run(tiny_run_dir, tmp_path):
 def test_publish_refuses_a_model_over_the_size_limit(tiny_run_dir, tmp_path):
     root = str(tmp_path / "zoo")
     with pytest.raises(ValueError, match=r"Refusing to publish big: its SavedModel is .* MB, over the 0 MB limit"):
-        zoo.publish(tiny_run_dir, "big", root=root, max_model_bytes=1000)
+        zoo_publish.publish(tiny_run_dir, "big", root=root, max_model_bytes=1000)
     assert zoo.list(root) == [] and os.listdir(root) == []
     with pytest.raises(ValueError, match="Zoo names are plain identifiers"):
-        zoo.publish(tiny_run_dir, "../escape", root=root)
+        zoo_publish.publish(tiny_run_dir, "../escape", root=root)
 
 
 needs_emoji = pytest.mark.skipif(
@@ -201,7 +202,7 @@ def test_a_clip_run_without_classes_is_refused(tmp_path):
     _tiny_clip_run(tmp_path / "run", f"folder:{folder}", 4)
     root = tmp_path / "zoo"
     with pytest.raises(ValueError, match="carry no classes: the zoo holds a CLIP model as its zero-shot classifier"):
-        zoo.publish(str(tmp_path / "run"), "folder_clip", root=str(root))
+        zoo_publish.publish(str(tmp_path / "run"), "folder_clip", root=str(root))
     assert zoo.list(str(root)) == [] and os.listdir(root) == []
 
 

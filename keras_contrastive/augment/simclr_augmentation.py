@@ -27,7 +27,8 @@ class SimCLRAugmentation(keras.layers.Layer):
         crop_scale: tuple of 2 floats. Crop area range, as a fraction of the
             image. Defaults to `(0.08, 1.0)`.
         crop_ratio: tuple of 2 floats. Crop aspect ratio range. Defaults to
-            `(3/4, 4/3)`.
+            `(0.75, 1.3333333)`: 3/4 to 4/3, written as every recipe has
+            resolved it (the recipe schema reads its defaults here).
         horizontal_flip: bool. Flip left-right with probability 0.5. Defaults
             to `True`.
         jitter_strength: float. Colour jitter strength `s`. Defaults to `1.0`.
@@ -54,7 +55,7 @@ class SimCLRAugmentation(keras.layers.Layer):
         self,
         image_size,
         crop_scale=(0.08, 1.0),
-        crop_ratio=(3 / 4, 4 / 3),
+        crop_ratio=(0.75, 1.3333333),
         horizontal_flip=True,
         jitter_strength=1.0,
         jitter_probability=0.8,

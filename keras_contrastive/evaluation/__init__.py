@@ -1,4 +1,11 @@
-"""Frozen-encoder evaluation: feature extraction, linear probe, k-NN."""
+"""The evaluation protocols, by modality. The run layer (`runs`: each task's evaluation after training, and
+`runs.evaluate_run` by name, `runs.EVALUATIONS`) and the zoo's re-evaluation call these.
+
+- image: `linear_probe` and `knn_classify` on frozen features (`evaluate_features`, `evaluate_encoder`,
+  `baselines`; `extract_features`), `few_shot` fine-tuning beside training from scratch;
+- text: `sts` (STS12-16 and STS-B Spearman);
+- image-text: `zero_shot` classification and `retrieval` recall, on pairs together in `image_text`.
+"""
 
 from keras_contrastive.evaluation.evaluate_encoder import (
     baselines,

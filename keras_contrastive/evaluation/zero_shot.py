@@ -9,12 +9,16 @@ the names of its subgroups); its embedding is then the mean over every
 phrase x template. The
 classifier is a Keras model, images in, class probabilities out, so it can be
 exported and served like any other.
+
+On image-text pairs (a run's held-out pairs, the zoo's re-evaluation), `zero_shot_metrics` scores a model
+with image and text towers, `classifier_zero_shot` an exported classifier.
 """
 
 import keras
 import numpy as np
 from keras import ops
 
+from keras_contrastive.data import image_text
 from keras_contrastive.normalize import l2_normalize
 
 DEFAULT_TEMPLATES = ("a photo of a {}.", "a picture of {}.", "{}")
@@ -135,3 +139,75 @@ def evaluate_zero_shot(
         images = images.astype("float32") / 255.0
     probabilities = classifier.predict(images, batch_size=batch_size, verbose=0)
     return zero_shot_accuracy(probabilities, labels, len(class_names))
+
+
+# --- the protocol on image-text pairs (a run's held-out pairs, `runs.evaluate_zero_shot`, the zoo) ------------
+def labelled_pairs(pairs):
+    """bool `[N]`: the pairs (`data.image_text.ImageTextPairs`) that carry a class label (label `-1` = none)."""
+    return pairs.labels >= 0 if pairs.labels is not None else np.zeros(len(pairs), bool)
+
+
+def classifier_zero_shot(classify, pairs, num_classes):
+    """`zero_shot_accuracy` of an exported zero-shot classifier (`classify`: images in, class probabilities
+    out) on the labelled `pairs`, as `zero_shot_*` keys. The caller checks that some pairs are labelled."""
+    labelled = labelled_pairs(pairs)
+    scores = zero_shot_accuracy(classify(pairs.images[labelled]), pairs.labels[labelled], num_classes)
+    return {f"zero_shot_{k}": v for k, v in scores.items()}
+
+
+def default_templates(class_names):
+    """`EMOJI_TEMPLATES` when `class_names` are the emoji groups, else `DEFAULT_TEMPLATES`."""
+    emoji = class_names is not None and tuple(class_names) == image_text.EMOJI_GROUPS
+    return list(EMOJI_TEMPLATES if emoji else DEFAULT_TEMPLATES)
+
+
+def default_descriptions(class_names):
+    """The emoji groups' Unicode subgroup names (`image_text.emoji_group_descriptions`) when `class_names` are
+    the emoji groups, else `None` (each class is described by its name)."""
+    if class_names is not None and tuple(class_names) == image_text.EMOJI_GROUPS:
+        return image_text.emoji_group_descriptions()
+    return None
+
+
+def zero_shot_scores(encoder, image_embeddings, labels, class_names, templates, descriptions):
+    """`zero_shot_accuracy` of images (their embeddings) against the classes' prompt
+    embeddings (`class_text_embeddings` through `encoder.encode_text`)."""
+    weights = class_text_embeddings(encoder, class_names, templates, descriptions)
+    logits = np.asarray(image_embeddings, dtype="float32") @ weights.T
+    probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    return zero_shot_accuracy(probabilities, labels, len(class_names))
+
+
+def zero_shot_metrics(encoder, pairs, class_names=None, templates=None, descriptions="default", batch_size=256,
+                      image_embeddings=None):  # fmt: skip
+    """Zero-shot top-1 of `encoder` (anything with `encode_images` and `encode_text`: a CLIP model, an
+    export's towers) on the labelled `pairs`, as `zero_shot_*` keys; `{}` when they carry no labels.
+
+    `descriptions`: `{class: [phrases]}`, `None` (class names alone) or `"default"` (`default_descriptions`).
+    With descriptions, the accuracy from the bare class names is also given, as
+    `zero_shot_names_only_top1` / `zero_shot_names_only_balanced_top1`.
+    """
+    class_names = list(class_names or pairs.class_names or [])
+    labelled = labelled_pairs(pairs)
+    if not class_names or not labelled.any():
+        return {}
+    if pairs.class_names and len(class_names) != len(pairs.class_names):
+        raise ValueError(
+            f"classes lists {len(class_names)} names but {pairs.name} has {len(pairs.class_names)} classes "
+            f"({', '.join(pairs.class_names)}), in that order."
+        )
+    templates = list(templates or default_templates(class_names))
+    descriptions = default_descriptions(class_names) if descriptions == "default" else descriptions
+    if image_embeddings is None:
+        image_embeddings = encoder.encode_images(pairs.images, batch_size=batch_size)
+    embeddings, labels = np.asarray(image_embeddings)[labelled], pairs.labels[labelled]
+    scores = zero_shot_scores(encoder, embeddings, labels, class_names, templates, descriptions)
+    metrics = {f"zero_shot_{k}": v for k, v in scores.items()}
+    if descriptions is not None:
+        names_only = zero_shot_scores(encoder, embeddings, labels, class_names, templates, None)
+        metrics.update({f"zero_shot_names_only_{k}": names_only[k] for k in ("top1", "balanced_top1")})
+    metrics.update(
+        {"zero_shot_classes": class_names, "zero_shot_templates": templates, "zero_shot_descriptions": descriptions}
+    )
+    return metrics

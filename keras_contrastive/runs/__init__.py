@@ -9,10 +9,12 @@ The command line, the zoo, the benchmarks and a user's own Python all call these
   `evaluate_zero_shot`, `evaluate_retrieval`), `few_shot_run`, `mine_triplets` (hard negatives);
 - `embed`, `write_embeddings` (`.npy` + ids, or `.parquet`), `read_embeddings`: vectors for retrieval.
 
-`runs.core` holds what every run shares (strategy, run directory, batch checks, optimizer, `fit_run`,
-atomic saves).
+`runs.core` holds what every run shares (run directory, batch checks, `fit_run`, atomic saves); the
+strategy comes from `distributed`, the optimizer from `optimizers`, the precision from `precision`.
 """
 
+from keras_contrastive.distributed import resolve_strategy
+from keras_contrastive.run_options import PRECISIONS, STRATEGIES
 from keras_contrastive.runs.actions import (
     EVALUATIONS,
     evaluate_knn,
@@ -26,15 +28,7 @@ from keras_contrastive.runs.actions import (
     few_shot_run,
     mine_triplets,
 )
-from keras_contrastive.runs.core import (
-    PRECISIONS,
-    STRATEGIES,
-    TrainingError,
-    load_recipe,
-    load_run,
-    resolve_strategy,
-    run_assets,
-)
+from keras_contrastive.runs.core import TrainingError, load_recipe, load_run, run_assets
 from keras_contrastive.runs.embeddings import embed, read_embeddings, write_embeddings
 from keras_contrastive.runs.image_task import ImageTask
 from keras_contrastive.runs.image_text_task import ImageTextTask

@@ -6,21 +6,19 @@ these and prints the result.
 """
 
 import contextlib
+import functools
 import os
-
-import numpy as np
 
 from keras_contrastive import data, evaluation
 from keras_contrastive.data import image_text
 from keras_contrastive.evaluation import retrieval, zero_shot
 from keras_contrastive.evaluation.few_shot import few_shot_comparison
+from keras_contrastive.evaluation.image_text import stream_pair_embeddings
 from keras_contrastive.runs import core
 from keras_contrastive.runs.image_task import load_splits, stream_features
-from keras_contrastive.runs.image_text_task import list_pairs, load_pairs, stream_pair_embeddings, zero_shot_metrics
+from keras_contrastive.runs.image_text_task import list_pairs, load_pairs
 from keras_contrastive.runs.sources import open_model
 from keras_contrastive.runs.train import task_for
-
-EVALUATIONS = ("linear-probe", "knn", "few-shot", "sts", "zero-shot", "retrieval")
 
 
 # --- export ---------------------------------------------------------------------------------------------------
@@ -310,7 +308,7 @@ def evaluate_retrieval(model, data_spec=None, split="held_out", batch_size=256):
 def evaluate_zero_shot(model, data_spec=None, classes=None, templates=None, descriptions="default",
                        split="held_out", batch_size=256):  # fmt: skip
     """Zero-shot top-1 of an image-text model on the labelled pairs of `data_spec` (default: its training
-    data), one split (`image_text_task.zero_shot_metrics`). `classes`: class names in label order (default:
+    data), one split (`evaluation.zero_shot.zero_shot_metrics`). `classes`: class names in label order (default:
     the data's); `templates`: prompt templates with `{}`; `descriptions`: `{class: [phrases]}`, `None` (names
     alone) or `"default"` (the emoji groups' Unicode subgroups).
 
@@ -319,8 +317,7 @@ def evaluate_zero_shot(model, data_spec=None, classes=None, templates=None, desc
     source.require("image_text", "Zero-shot classification")
     pairs = _image_text_pairs(source, data_spec, split)
     result = {"model": source.spec, "data": pairs.name, "split": split}
-    labelled = pairs.labels >= 0 if pairs.labels is not None else np.zeros(len(pairs), bool)
-    if not labelled.any() or not (classes or pairs.class_names):
+    if not zero_shot.labelled_pairs(pairs).any() or not (classes or pairs.class_names):
         raise ValueError(
             f"{pairs.name} carries no class labels: zero-shot needs labelled pairs (e.g. --data emoji, labelled by "
             "group) and their class names (--classes, in label order)."
@@ -332,33 +329,41 @@ def evaluate_zero_shot(model, data_spec=None, classes=None, templates=None, desc
                 f"{source.spec} classifies into {exported.class_names}, not the classes of {pairs.name} "
                 f"({pairs.class_names}): evaluate it on data labelled with its classes."
             )
-        probabilities = exported(pairs.images[labelled], batch_size=batch_size)
-        scores = zero_shot.zero_shot_accuracy(probabilities, pairs.labels[labelled], len(exported.class_names))
-        return {**result, **{f"zero_shot_{k}": v for k, v in scores.items()}}
+        classify = functools.partial(exported, batch_size=batch_size)
+        return {**result, **zero_shot.classifier_zero_shot(classify, pairs, len(exported.class_names))}
     encoder = _image_text_encoder(source)
-    result.update(zero_shot_metrics(encoder, pairs, classes, templates, descriptions, batch_size=batch_size))
+    result.update(zero_shot.zero_shot_metrics(encoder, pairs, classes, templates, descriptions, batch_size=batch_size))
     return result
+
+
+# --- every evaluation, by name: the one list (the CLI's `evaluate KIND`, `evaluate_run`) --------------------------
+# Each reads a model and its data, then calls its protocol in `evaluation/`.
+PROTOCOLS = {
+    # image
+    "linear-probe": evaluate_linear_probe,
+    "knn": evaluate_knn,
+    "few-shot": few_shot_run,
+    # text
+    "sts": evaluate_sts,
+    # image-text
+    "zero-shot": evaluate_zero_shot,
+    "retrieval": evaluate_retrieval,
+}
+EVALUATIONS = tuple(PROTOCOLS)
 
 
 def evaluate_run(model, kind, **options):
     """`kind` (one of `EVALUATIONS`) of `model` (a run directory, an export, a zoo name, ...) with the
-    options of that evaluation's function (`evaluate_linear_probe`, `evaluate_knn`, `few_shot_run`,
-    `evaluate_sts`, `evaluate_zero_shot`, `evaluate_retrieval`)."""
-    functions = {
-        "linear-probe": evaluate_linear_probe,
-        "knn": evaluate_knn,
-        "few-shot": few_shot_run,
-        "sts": evaluate_sts,
-        "zero-shot": evaluate_zero_shot,
-        "retrieval": evaluate_retrieval,
-    }
-    if kind not in functions:
+    options of that evaluation's function (`PROTOCOLS`: `evaluate_linear_probe`, `evaluate_knn`,
+    `few_shot_run`, `evaluate_sts`, `evaluate_zero_shot`, `evaluate_retrieval`)."""
+    if kind not in PROTOCOLS:
         raise ValueError(f"Unknown evaluation {kind!r}: use one of {', '.join(EVALUATIONS)}.")
-    return functions[kind](model, **options)
+    return PROTOCOLS[kind](model, **options)
 
 
 __all__ = [
     "EVALUATIONS",
+    "PROTOCOLS",
     "evaluate_knn",
     "evaluate_linear_probe",
     "evaluate_retrieval",

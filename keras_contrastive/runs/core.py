@@ -1,5 +1,9 @@
-"""What every run shares, whatever its data: the strategy, the run directory, the batch checks, the
-optimizer, `fit` with backup / resume and the non-finite-loss guard, atomic saves, and `load_run`.
+"""What every run shares, whatever its data: the run directory, the batch checks, compiling in the
+strategy's scope, `fit` with backup / resume and the non-finite-loss guard, atomic saves, and `load_run`.
+
+The pieces it puts together live where they belong: the strategy and the cluster in `distributed`, the
+optimizer factory in `optimizers`, the precision in `precision`, the `Progress` and `RunBackup` callbacks
+in `callbacks`.
 
 A run directory holds:
 
@@ -13,80 +17,21 @@ A run directory holds:
 - `metrics.json`: what the run measured (written atomically).
 """
 
-import math
 import os
 import re
-import time
 
 import keras
 import tensorflow as tf
 
-from keras_contrastive import hardware, recipes
+from keras_contrastive import recipes
+from keras_contrastive.callbacks import Progress, RunBackup, TrainingError
 from keras_contrastive.data.streaming import UNREADABLE
-from keras_contrastive.io_utils import atomic_write_json, atomic_write_text, read_json
-from keras_contrastive.optimizers import LARS, WarmupCosine
+from keras_contrastive.distributed import chief_and_task
+from keras_contrastive.io_utils import atomic_write_text
+from keras_contrastive.optimizers import build_optimizer
+from keras_contrastive.precision import dtype_policy
 
-STRATEGIES = ("auto", "one-device", "mirrored", "multi-worker")
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 RUN_FILES = ("recipe.yaml", "metrics.json", "command.txt", "progress.json")
-
-
-class TrainingError(RuntimeError):
-    """Training stopped for a reason the user must act on."""
-
-
-def resolve_strategy(strategy="auto"):
-    """A `tf.distribute.Strategy` from a name, or the strategy given.
-
-    - `auto`: `MirroredStrategy` over all GPUs when there are several, else
-      the default (one device) strategy.
-    - `one-device`: the default strategy (first GPU if any, else CPU).
-    - `mirrored`: `MirroredStrategy` over all visible GPUs (or the CPU).
-    - `multi-worker`: `MultiWorkerMirroredStrategy`, configured by `TF_CONFIG`.
-    """
-    if isinstance(strategy, tf.distribute.Strategy):
-        return strategy
-    if strategy not in STRATEGIES:
-        raise ValueError(f"Unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}.")
-    if strategy == "multi-worker":
-        if "TF_CONFIG" not in os.environ:
-            raise ValueError("strategy 'multi-worker' needs TF_CONFIG describing the cluster and this worker's task.")
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    gpus = tf.config.list_logical_devices("GPU")
-    if strategy == "mirrored" or (strategy == "auto" and len(gpus) > 1):
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
-
-
-def chief_and_task(strategy):
-    """`(is_chief, task_id)` of this process: the chief is task `chief`, or
-    worker 0 of a cluster without one; single-process runs are the chief."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not getattr(resolver, "task_type", None):
-        return True, 0
-    task_type, task_id = resolver.task_type, int(resolver.task_id or 0)
-    has_chief = "chief" in resolver.cluster_spec().as_dict()
-    return task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief), task_id
-
-
-def input_pipelines(strategy):
-    """The number of worker processes of a multi-worker cluster (each reads its own part of the data), else 1."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not getattr(resolver, "task_type", None):
-        return 1
-    spec = resolver.cluster_spec().as_dict()
-    return max(1, sum(len(spec.get(kind, [])) for kind in ("chief", "worker")))
-
-
-def finish_together(strategy):
-    """Every worker of a multi-worker cluster waits here until all reach it (a collective all-reduce).
-
-    Called at the end of a run, after the chief has saved and evaluated: a worker that exited while the
-    chief was still evaluating made the chief's health check log "tasks have crashed ... stopped sending
-    heartbeats" on a clean run."""
-    if input_pipelines(strategy) > 1:
-        # In a tf.function: run eagerly, MultiWorkerMirroredStrategy warns of its overhead on every worker.
-        tf.function(lambda: strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1.0)), None))()
 
 
 def open_run_dir(recipe, output_dir, strategy, command=None):
@@ -140,150 +85,13 @@ def check_batch_size(cfg, strategy, num_examples, what):
     return steps
 
 
-def build_optimizer(recipe, steps_per_epoch):
-    """The optimizer and learning-rate schedule of the recipe's `optimizer` section (recipe validation
-    refuses keys the chosen optimizer and schedule would ignore)."""
-    cfg, epochs = recipe["optimizer"], recipe["train"]["epochs"]
-    total = max(1, epochs * steps_per_epoch)
-    rate = cfg["learning_rate"]
-    if cfg["schedule"] == "warmup_cosine":
-        warmup = min(total, int(round(cfg["warmup_epochs"] * steps_per_epoch)))
-        rate = WarmupCosine(cfg["learning_rate"], total_steps=total, warmup_steps=warmup)
-    name = cfg["name"]
-    if name == "lars":
-        return LARS(rate, momentum=cfg["momentum"], weight_decay=cfg["weight_decay"], eta=cfg["eta"])
-    if name == "sgd":
-        opt = keras.optimizers.SGD(rate, momentum=cfg["momentum"], weight_decay=cfg["weight_decay"] or None)
-    elif name == "adamw":
-        opt = keras.optimizers.AdamW(rate, weight_decay=cfg["weight_decay"])
-    else:
-        opt = keras.optimizers.Adam(rate)
-    if name in ("sgd", "adamw") and cfg["weight_decay"]:
-        # No decay on biases and normalisation parameters (SimCLR appendix B.1).
-        opt.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
-    return opt
-
-
-def resolve_precision(precision, flags=None):
-    """The Keras dtype policy of `precision`: itself, or for `"auto"` `mixed_bfloat16` when this machine
-    (or the CPU `flags` given) executes bfloat16 natively (AVX512_BF16 or AMX) and has no GPU, else
-    `float32`. On a CPU without native bfloat16, Keras's bfloat16 runs slower than float32."""
-    if precision != "auto":
-        if precision not in PRECISIONS:
-            raise ValueError(f"Unknown precision {precision!r}: use auto or one of {', '.join(PRECISIONS)}.")
-        return precision
-    if flags is None:
-        if tf.config.list_logical_devices("GPU"):
-            return "float32"
-        flags = hardware.cpu_info()["flags"]
-    return "mixed_bfloat16" if hardware.native_bfloat16(flags) else "float32"
-
-
 def compile_in_scope(build, recipe, steps_per_epoch, strategy, precision="float32"):
     """`build()`, compiled with the recipe's optimizer, inside the strategy's
     scope and under the `precision` dtype policy (restored afterwards)."""
-    precision = resolve_precision(precision)
-    previous_policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(precision)
-    try:
-        with strategy.scope():
-            model = build()
-            model.compile(optimizer=build_optimizer(recipe, steps_per_epoch))
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
+    with dtype_policy(precision), strategy.scope():
+        model = build()
+        model.compile(optimizer=build_optimizer(recipe, steps_per_epoch))
     return model
-
-
-class Progress(keras.callbacks.Callback):
-    """Cumulative training seconds and finished epochs, kept across resumes
-    (`progress.json`), and a clear stop on a non-finite loss."""
-
-    def __init__(self, path, epochs_done=0):
-        super().__init__()
-        self.path = path
-        self.seconds = read_json(path, {"train_seconds": 0.0})["train_seconds"]
-        self.epochs_done = epochs_done
-        self.failure = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch_start = time.perf_counter()
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            self.failure = (
-                f"the loss became {float(loss)} at epoch {self.epoch + 1}, step {batch + 1}. Likely causes: a "
-                "learning rate too high for this batch size (lower optimizer.learning_rate or add warm-up), "
-                "or a temperature too low. The last good epoch is kept in the run's backup/ directory."
-            )
-            self.model.stop_training = True
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.failure:
-            return
-        self.seconds += time.perf_counter() - self.epoch_start
-        self.epochs_done = epoch + 1
-        atomic_write_json(self.path, {"epochs_done": self.epochs_done, "train_seconds": self.seconds})
-
-
-class RunBackup(keras.callbacks.Callback):
-    """The model's weights and optimizer state after each finished epoch, committed atomically; `restore`
-    loads the last one before `fit`, which then starts at `initial_epoch` (public Keras API only).
-
-    Each backup's weights go to a new file (a temporary name, then a rename) and
-    `training_metadata.json`, written atomically last, names that file: writing it is the commit point, so
-    a kill at any moment leaves the previous backup or the new one, never a half-written file or one
-    epoch's weights labelled with another. An epoch whose loss went non-finite is never backed up.
-    """
-
-    def __init__(self, backup_dir):
-        super().__init__()
-        self.backup_dir = backup_dir
-        self.metadata_path = os.path.join(backup_dir, "training_metadata.json")
-
-    def epochs_done(self):
-        """Epochs the committed backup holds (0 without one)."""
-        return int(read_json(self.metadata_path, {"epoch": 0})["epoch"])
-
-    def restore(self, model):
-        """Loads the committed backup into `model` (its optimizer built first, so its state loads too).
-
-        Returns:
-            The epochs it holds: `fit`'s `initial_epoch`.
-        """
-        state = read_json(self.metadata_path, {})
-        if not state.get("weights"):
-            return 0
-        path = os.path.join(self.backup_dir, state["weights"])
-        if not os.path.exists(path):
-            raise TrainingError(
-                f"{self.metadata_path} names {state['weights']}, which is missing: the backup is incomplete. "
-                f"Delete {self.backup_dir} to restart this run from epoch 1."
-            )
-        if model.optimizer is not None and not model.optimizer.built:
-            with model.distribute_strategy.scope():
-                model.optimizer.build(model.trainable_variables)
-        model.load_weights(path)
-        return int(state["epoch"])
-
-    def on_epoch_end(self, epoch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            return
-        os.makedirs(self.backup_dir, exist_ok=True)
-        name = f"epoch-{epoch + 1}.weights.h5"
-        tmp = os.path.join(self.backup_dir, f".tmp-{os.getpid()}.weights.h5")
-        try:
-            self.model.save_weights(tmp, overwrite=True)
-            os.replace(tmp, os.path.join(self.backup_dir, name))
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        atomic_write_json(self.metadata_path, {"epoch": epoch + 1, "weights": name})
-        for other in os.listdir(self.backup_dir):  # older backups, and temporary files of killed runs
-            if other.endswith(".weights.h5") and other != name:
-                os.remove(os.path.join(self.backup_dir, other))
 
 
 def _trim_history(output_dir, done):

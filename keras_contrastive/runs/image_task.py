@@ -33,8 +33,7 @@ from keras_contrastive.callbacks import (
     skipped_counts,
     skipped_warning,
 )
-from keras_contrastive.distributed import local_copy
-from keras_contrastive.runs import core
+from keras_contrastive.distributed import input_pipelines, local_copy
 from keras_contrastive.runs.task import Task
 from keras_contrastive.runs.views import build_views
 
@@ -218,10 +217,10 @@ class ImageTask(Task):
             )
 
         strategy = model.distribute_strategy
-        if core.input_pipelines(strategy) > 1:
+        if input_pipelines(strategy) > 1:
             # Each worker reads its own files, batched per replica (`ImageSplit.records` shards by file when
             # there are enough files, else by record); Keras then takes the distributed data set as it is.
-            self.sharding = self.data.train.sharding(core.input_pipelines(strategy))
+            self.sharding = self.data.train.sharding(input_pipelines(strategy))
             return strategy.distribute_datasets_from_function(
                 lambda context: stream(
                     context.get_per_replica_batch_size(cfg["batch_size"]),

@@ -2,7 +2,8 @@
 zero-shot and retrieval.
 
 `metrics.json` holds, on the held-out pairs (never trained on): zero-shot top-1 over the data's classes
-(the emoji groups) beside its chance level, and retrieval recall@1/5/10 both ways beside theirs.
+(the emoji groups) beside its chance level, and retrieval recall@1/5/10 both ways beside theirs
+(`evaluation.image_text`).
 
 Recipe keys used:
 - `encoder`: the image tower (a backbone, e.g. `convnet`);
@@ -18,13 +19,14 @@ With `lock_text: true` the frozen text tower's features are computed once for al
 training costs what the image tower costs.
 """
 
-import dataclasses
 import os
 
 import numpy as np
 
 from keras_contrastive import backbones, models, recipes
 from keras_contrastive.data import image_text
+from keras_contrastive.evaluation.image_text import evaluate_pairs, evaluate_streamed_pairs
+from keras_contrastive.evaluation.zero_shot import default_descriptions, default_templates
 from keras_contrastive.runs.task import Task
 from keras_contrastive.runs.views import simclr_view
 
@@ -106,21 +108,6 @@ def image_view(recipe, image_shape, seed=None):
     return simclr_view(recipe, image_shape, cfg["blur_probability"], cfg["solarize_probability"], seed, "image_view")
 
 
-def default_templates(class_names):
-    from keras_contrastive.evaluation import zero_shot
-
-    emoji = class_names is not None and tuple(class_names) == image_text.EMOJI_GROUPS
-    return list(zero_shot.EMOJI_TEMPLATES if emoji else zero_shot.DEFAULT_TEMPLATES)
-
-
-def default_descriptions(class_names):
-    """The emoji groups' Unicode subgroup names (`image_text.emoji_group_descriptions`) when `class_names` are
-    the emoji groups, else `None` (each class is described by its name)."""
-    if class_names is not None and tuple(class_names) == image_text.EMOJI_GROUPS:
-        return image_text.emoji_group_descriptions()
-    return None
-
-
 def zero_shot_setup(recipe, classes=None, templates=None, descriptions="default"):
     """`(classes, templates, descriptions)` of a run's zero-shot classifier: by default the emoji groups (if
     its data holds emoji), their Unicode subgroup descriptions (`descriptions="default"`; `None`: the class
@@ -131,95 +118,6 @@ def zero_shot_setup(recipe, classes=None, templates=None, descriptions="default"
     templates = list(templates or default_templates(classes))
     descriptions = default_descriptions(classes) if descriptions == "default" else descriptions
     return classes, templates, descriptions
-
-
-def zero_shot_scores(encoder, image_embeddings, labels, class_names, templates, descriptions):
-    """`evaluation.zero_shot.zero_shot_accuracy` of images (their embeddings) against the classes' prompt
-    embeddings (`class_text_embeddings` through `encoder.encode_text`)."""
-    from keras_contrastive.evaluation import zero_shot
-
-    weights = zero_shot.class_text_embeddings(encoder, class_names, templates, descriptions)
-    logits = np.asarray(image_embeddings, dtype="float32") @ weights.T
-    probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
-    probabilities /= probabilities.sum(axis=1, keepdims=True)
-    return zero_shot.zero_shot_accuracy(probabilities, labels, len(class_names))
-
-
-def zero_shot_metrics(encoder, pairs, class_names=None, templates=None, descriptions="default", batch_size=256,
-                      image_embeddings=None):  # fmt: skip
-    """Zero-shot top-1 of `encoder` (anything with `encode_images` and `encode_text`: a CLIP model, an
-    export's towers) on the labelled `pairs`, as `zero_shot_*` keys; `{}` when they carry no labels.
-
-    `descriptions`: `{class: [phrases]}`, `None` (class names alone) or `"default"` (`default_descriptions`).
-    With descriptions, the accuracy from the bare class names is also given, as
-    `zero_shot_names_only_top1` / `zero_shot_names_only_balanced_top1`.
-    """
-    class_names = list(class_names or pairs.class_names or [])
-    labelled = pairs.labels >= 0 if pairs.labels is not None else np.zeros(len(pairs), bool)
-    if not class_names or not labelled.any():
-        return {}
-    if pairs.class_names and len(class_names) != len(pairs.class_names):
-        raise ValueError(
-            f"classes lists {len(class_names)} names but {pairs.name} has {len(pairs.class_names)} classes "
-            f"({', '.join(pairs.class_names)}), in that order."
-        )
-    templates = list(templates or default_templates(class_names))
-    descriptions = default_descriptions(class_names) if descriptions == "default" else descriptions
-    if image_embeddings is None:
-        image_embeddings = encoder.encode_images(pairs.images, batch_size=batch_size)
-    embeddings, labels = np.asarray(image_embeddings)[labelled], pairs.labels[labelled]
-    scores = zero_shot_scores(encoder, embeddings, labels, class_names, templates, descriptions)
-    metrics = {f"zero_shot_{k}": v for k, v in scores.items()}
-    if descriptions is not None:
-        names_only = zero_shot_scores(encoder, embeddings, labels, class_names, templates, None)
-        metrics.update({f"zero_shot_names_only_{k}": names_only[k] for k in ("top1", "balanced_top1")})
-    metrics.update(
-        {"zero_shot_classes": class_names, "zero_shot_templates": templates, "zero_shot_descriptions": descriptions}
-    )
-    return metrics
-
-
-def evaluate_pairs(encoder, pairs, class_names=None, templates=None, batch_size=256, descriptions="default"):
-    """Retrieval recall@1/5/10 both ways and, on the pairs that carry a class label, zero-shot top-1
-    (`zero_shot_metrics`) of `encoder` (a CLIP model, or anything with `encode_images` / `encode_text`)."""
-    from keras_contrastive.evaluation import retrieval
-
-    image_embeddings = encoder.encode_images(pairs.images, batch_size=batch_size)
-    metrics = retrieval.retrieval_recall(image_embeddings, encoder.encode_text(pairs.captions), pairs.captions)
-    metrics.update(
-        zero_shot_metrics(encoder, pairs, class_names, templates, descriptions, image_embeddings=image_embeddings)
-    )
-    return metrics
-
-
-def stream_pair_embeddings(encoder, listing, image_size, batch_size=256):
-    """`(image embeddings, pairs)`: the listed images streamed from disk through `encoder.encode_images` batch
-    by batch (centred squares), and the listing of the pairs kept (a file that cannot be decoded is left out
-    with its caption)."""
-    embeddings, kept = [], []
-    for images, indices, _ in image_text.stream_pair_images(listing, image_size, batch_size, names=True):
-        embeddings.append(np.asarray(encoder.encode_images(images.numpy(), batch_size=batch_size)))
-        kept.append(indices.numpy())
-    kept = np.concatenate(kept)
-    pairs = dataclasses.replace(
-        listing,
-        paths=[listing.paths[i] for i in kept],
-        captions=[listing.captions[i] for i in kept],
-        keys=[listing.keys[i] for i in kept],
-        held_out=listing.held_out[kept],
-        labels=listing.labels[kept],
-    )
-    return np.concatenate(embeddings), pairs
-
-
-def evaluate_streamed_pairs(encoder, listing, image_size, batch_size=256):
-    """`evaluate_pairs` of listed pairs whose images are streamed from disk (`stream_pair_embeddings`)."""
-    from keras_contrastive.evaluation import retrieval
-
-    image_embeddings, pairs = stream_pair_embeddings(encoder, listing, image_size, batch_size)
-    metrics = retrieval.retrieval_recall(image_embeddings, encoder.encode_text(pairs.captions), pairs.captions)
-    metrics.update(zero_shot_metrics(encoder, pairs, image_embeddings=image_embeddings))
-    return metrics
 
 
 class ImageTextTask(Task):

@@ -4,7 +4,7 @@ import os
 
 import keras
 
-from keras_contrastive import models, recipes
+from keras_contrastive import distributed, models, recipes
 from keras_contrastive.io_utils import atomic_write_json
 from keras_contrastive.runs import core
 from keras_contrastive.runs.image_task import ImageTask
@@ -33,12 +33,12 @@ def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=(), pre
     Args:
         recipe: dict. A recipe (validated here).
         output_dir: str. The run directory.
-        strategy: str or `tf.distribute.Strategy`. See `core.resolve_strategy`. Defaults to `"auto"`.
+        strategy: str or `tf.distribute.Strategy`. See `distributed.resolve_strategy`. Defaults to `"auto"`.
         verbose: `fit` verbosity. Defaults to `"auto"`.
         callbacks: extra Keras callbacks.
         precision: str or None. Keras dtype policy of the model: `float32`, `mixed_float16` (Keras wraps
             the optimizer in a loss-scale optimizer; the train step calls `optimizer.scale_loss`),
-            `mixed_bfloat16`, or `auto` (`core.resolve_precision`: bfloat16 where the CPU runs it natively).
+            `mixed_bfloat16`, or `auto` (`precision.resolve_precision`: bfloat16 where the CPU runs it natively).
             Logits and losses stay float32. Defaults to `None`: the recipe's `train.precision`.
         command: str or None. The command line, saved as `command.txt`.
 
@@ -51,7 +51,7 @@ def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=(), pre
         recipe["train"]["precision"] = precision
         recipe = recipes.validate(recipe)
     task = task_for(recipe)
-    strategy = core.resolve_strategy(strategy)
+    strategy = distributed.resolve_strategy(strategy)
     output_dir, chief = core.open_run_dir(recipe, output_dir, strategy, command)
     task.work_dir = output_dir
     cfg = recipe["train"]
@@ -68,5 +68,5 @@ def train(recipe, output_dir, strategy="auto", verbose="auto", callbacks=(), pre
         core.save_model(model, output_dir)
         metrics.update(task.evaluate(model))
         atomic_write_json(os.path.join(output_dir, "metrics.json"), metrics)
-    core.finish_together(strategy)
+    distributed.finish_together(strategy)
     return metrics

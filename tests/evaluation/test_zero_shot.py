@@ -2,10 +2,16 @@ import keras
 import numpy as np
 import pytest
 
+from keras_contrastive.data.image_text import EMOJI_GROUPS, ImageTextPairs
 from keras_contrastive.evaluation.retrieval import retrieval_recall
 from keras_contrastive.evaluation.zero_shot import (
+    DEFAULT_TEMPLATES,
+    EMOJI_TEMPLATES,
     build_zero_shot_classifier,
     class_text_embeddings,
+    classifier_zero_shot,
+    default_templates,
+    labelled_pairs,
     zero_shot_accuracy,
 )
 from keras_contrastive.models import CLIP
@@ -109,3 +115,36 @@ def test_descriptions_average_every_phrase_in_every_template(clip):
 def test_bad_descriptions_say_what_is_wrong(clip, descriptions, error, message):
     with pytest.raises(error, match=message):
         class_text_embeddings(clip, CLASSES, TEMPLATES, descriptions)
+
+
+def _pairs(labels, class_names=("cat", "dog", "bird"), n=6):
+    return ImageTextPairs(
+        images=np.arange(n, dtype=np.uint8).reshape(n, 1, 1, 1).repeat(3, axis=-1),
+        captions=[f"caption {i}" for i in range(n)],
+        keys=[str(i) for i in range(n)],
+        held_out=np.ones(n, bool),
+        labels=None if labels is None else np.asarray(labels),
+        class_names=class_names,
+    )
+
+
+def test_classifier_zero_shot_scores_the_labelled_pairs_only():
+    pairs = _pairs([0, 1, -1, 2, 1, -1])
+    np.testing.assert_array_equal(labelled_pairs(pairs), [True, True, False, True, True, False])
+    assert not labelled_pairs(_pairs(None)).any()  # pairs without labels: every label -1
+    seen = []
+
+    def classify(images):  # right on the first three labelled pairs, wrong on the fourth
+        seen.append(images[:, 0, 0, 0].tolist())
+        return np.eye(3)[[0, 1, 2, 0]]
+
+    scores = classifier_zero_shot(classify, pairs, 3)
+    assert seen == [[0, 1, 3, 4]]  # the unlabelled pairs 2 and 5 never reach the classifier
+    assert scores["zero_shot_top1"] == pytest.approx(0.75)
+    assert scores["zero_shot_balanced_top1"] == pytest.approx((1 + 0.5 + 1) / 3)
+    assert scores["zero_shot_examples"] == 4 and scores["zero_shot_chance"] == pytest.approx(1 / 3)
+
+
+def test_default_templates_are_the_emoji_ones_for_the_emoji_groups_only():
+    assert default_templates(EMOJI_GROUPS) == list(EMOJI_TEMPLATES)
+    assert default_templates(["cat", "dog"]) == default_templates(None) == list(DEFAULT_TEMPLATES)

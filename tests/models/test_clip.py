@@ -80,11 +80,11 @@ def test_logit_scale_is_clamped_after_a_step_and_has_no_weight_decay():
 
 
 def test_recipe_optimizer_keeps_its_exclusions():
-    from keras_contrastive.runs import core
+    from keras_contrastive.optimizers import build_optimizer
 
     recipe = recipes.validate({"method": {"name": "clip"}, "optimizer": {"name": "adamw", "weight_decay": 0.1}})
     model = tiny_clip()
-    model.compile(optimizer=core.build_optimizer(recipe, 10))
+    model.compile(optimizer=build_optimizer(recipe, 10))
     bias = model.encoder.layers[0].bias
     assert not model.optimizer._use_weight_decay(bias)
     assert not model.optimizer._use_weight_decay(model.logit_scale.scale)

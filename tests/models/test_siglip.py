@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from keras_contrastive import models, recipes
 from keras_contrastive.data.image_text import ImageTextPairs
+from keras_contrastive.evaluation.image_text import evaluate_pairs
 from keras_contrastive.export.clip_export import export_clip
 from keras_contrastive.models import CLIP, SigLIP
 from keras_contrastive.runs import image_text_task
@@ -130,7 +131,7 @@ def test_zero_shot_retrieval_and_export_through_the_clip_evaluators(tmp_path):
         labels=np.array([0, 1, 2, 1, 1, 0, 2, 1, 1, 2]),
         class_names=("cat", "dog", "bird"),
     )
-    metrics = image_text_task.evaluate_pairs(model, pairs, templates=["a {} ."], descriptions=None)
+    metrics = evaluate_pairs(model, pairs, templates=["a {} ."], descriptions=None)
     assert metrics["pairs"] == 10 and 0.0 <= metrics["text_to_image_r5"] <= 1.0
     assert metrics["zero_shot_examples"] == 10 and metrics["zero_shot_chance"] == pytest.approx(1 / 3)
     # Zero-shot probabilities: a softmax over t * cos (the bias cancels); its argmax is the sigmoid's.
