@@ -25,7 +25,7 @@ ExpEYES-17 manual (an EPUB). KiCad's
 Markup, code blocks and command lines are dropped; the prose is cut into
 sentences; a sentence is kept when it has 8 to 60 words, ends as a sentence
 does, is mostly letters, holds no code (braces, `<>`, `=`, `$`, `#`, `|`,
-backslashes, `/paths/`, `--options`), reads as French (French function
+backslashes, `/paths/`, no command and option opening it), reads as French (French function
 words, no English ones dominating) and is new once lower-cased with its
 spaces collapsed.
 
@@ -39,6 +39,11 @@ Held out, for evaluation:
   mod 100, below the percentage; the same sentence falls on the same side on
   every machine), go to `--heldout-out` instead of `--out`: French prose
   never trained on. `--min-sentences` counts the training sentences.
+
+Measured (Debian 12, all 20 packages, 108 French catalogues held out): 96,620 distinct sentences for
+training, besides the 2 % held out by hash; short of the 100,000 `--min-sentences` asks (pass `--min-sentences 0` to
+write them anyway). Largest: libreoffice-help-fr 25,003, manpages-fr-dev 18,057, manpages-fr 16,142,
+lilypond-doc-html-fr 9,281, gimp-help-fr 9,071, scilab-doc-fr 4,027, debian-handbook 3,846.
 
 The result feeds `data.source: text:PATH` (`recipes/simcse_unsup_e5_small_multilingual_french.yaml`).
 """
@@ -87,8 +92,9 @@ FRENCH_WORDS = frozenset(
 ENGLISH_WORDS = frozenset("the and is are of to in for with this that be by from it on".split())
 _SKIP_TAGS = {"pre", "code", "script", "style", "tt", "kbd", "samp", "screen", "programlisting", "title", "head"}
 _SENTENCE_END = re.compile(r"(?<=[.!?»])\s+(?=[«\"(]?[A-ZÀÂÄÇÉÈÊËÎÏÔÖÙÛÜŸÆŒ])")
-# Code, markup, shell: braces, angle brackets, =, $, #, |, backslashes, /paths/, --options and -o flags.
-_CODE = re.compile(r"[{}<>=$#|\\]|/\w+/|(?:^|\s)--?[A-Za-z]")
+# Code, markup, shell: braces, angle brackets, =, $, #, |, backslashes, /paths/, and a line opening with a
+# command and its option ("ls -l ..."); an option named in prose ("l'option -l affiche ...") is kept.
+_CODE = re.compile(r"[{}<>=$#|\\]|/\w+/|^[a-z][\w.-]*\s+--?[A-Za-z]")
 _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 
 

@@ -1,6 +1,7 @@
 """scripts/build_french_corpus.py: the sentence filter, the held-out split, dpkg's file lists and the failure
 message naming the apt-get command."""
 
+import collections
 import gzip
 import importlib.util
 import os
@@ -25,7 +26,9 @@ def test_french_prose_is_kept_and_code_english_and_short_lines_are_not(corpus):
     assert corpus.is_french_sentence(keep)
     assert not corpus.is_french_sentence("Le chat dort sur le canapé.")  # 6 words: under 8
     assert not corpus.is_french_sentence("The cat sleeps on the sofa while we read the documentation of it.")
-    assert not corpus.is_french_sentence("Pour installer le paquet, tapez apt-get install --no-install-recommends foo.")
+    assert not corpus.is_french_sentence("Pour installer le paquet, tapez apt-get install $PAQUET pour la suite.")
+    assert not corpus.is_french_sentence("ls -l affiche les fichiers du répertoire courant avec leurs droits.")
+    assert corpus.is_french_sentence("Avec l'option -l, la commande affiche les fichiers avec leurs droits.")
     assert not corpus.is_french_sentence("Le fichier de configuration est dans /etc/apt/ et il faut le lire.")
     assert not corpus.is_french_sentence("Si la valeur est x = 3 alors la fonction renvoie le résultat attendu.")
     assert not corpus.is_french_sentence("Le chat dort sur le canapé pendant que nous lisons la documentation")
@@ -76,7 +79,7 @@ def test_dpkg_list_decides_which_files_are_a_packages(corpus, tmp_path, monkeypa
 
 
 def test_too_few_sentences_names_the_apt_get_command(corpus, tmp_path, monkeypatch):
-    monkeypatch.setattr(corpus, "build", lambda **kwargs: ([], [], {}, ["manpages-fr"]))
+    monkeypatch.setattr(corpus, "build", lambda **kwargs: ([], [], collections.Counter(), ["manpages-fr"]))
     with pytest.raises(SystemExit, match=r"not installed: manpages-fr\. Install the sources: apt-get install -y "):
         corpus.main(["--out", str(tmp_path / "out.txt")])
     assert not (tmp_path / "out.txt").exists()
