@@ -1,5 +1,6 @@
-"""Data sets and tf.data pipelines for contrastive pre-training."""
+"""Data sets and tf.data pipelines for contrastive pre-training; `data.sources` declares every source."""
 
+from keras_contrastive.data import sources
 from keras_contrastive.data.data_splits import DataSplits, load_data
 from keras_contrastive.data.fashion_mnist import (
     FASHION_MNIST_CLASS_NAMES,
@@ -49,6 +50,7 @@ __all__ = [
     "load_wordnet_triplets",
     "pretrain_dataset",
     "read_idx",
+    "sources",
     "text_dataset",
     "write_idx",
 ]
