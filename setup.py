@@ -43,6 +43,8 @@ setup(
         "plots": ["matplotlib", "scikit-learn"],
         # pyarrow: `keras-contrastive embed --out FILE.parquet` (a .npy needs nothing more).
         "embed": ["pyarrow"],
+        # pyarrow: the data source parquet:PATH.
+        "parquet": ["pyarrow"],
         # faiss-cpu: `keras-contrastive index --ann`, the approximate engine (exact search needs nothing more).
         "ann": ["faiss-cpu"],
         # scikit-learn: the linear probe is checked against its LogisticRegression.

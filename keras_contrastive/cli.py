@@ -36,7 +36,6 @@ DESCRIPTIONS_HELP = (
     "Unicode subgroup names; 'none': the class names alone)"
 )
 QUANTIZE_HELP = "int8: weight-only int8 Dense/Embedding kernels (a text encoder's size / 4); int4: 4-bit embeddings"
-DATA_HELP = "fashion_mnist, fashion_mnist_subset, tfds:NAME, folder:PATH (class sub-folders) or npz:PATH"
 MODEL_HELP = "a run directory, an exported SavedModel (version or model folder) or a zoo model's name"
 
 
@@ -46,6 +45,8 @@ def _model_argument(parser, help_text=MODEL_HELP):
 
 
 def _parser():
+    from keras_contrastive.data import sources as data_sources  # the accepted data specs, for the help
+
     parser = argparse.ArgumentParser(prog="keras-contrastive", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -66,7 +67,9 @@ def _parser():
     for kind, text in (("linear-probe", "linear probe on frozen features"), ("knn", "weighted kNN top-1")):
         p = kinds.add_parser(kind, help=text)
         _model_argument(p)
-        p.add_argument("--data", help=f"data spec ({DATA_HELP}); default: the model's training data")
+        p.add_argument(
+            "--data", help=f"data spec ({data_sources.help_text('image')}); default: the model's training data"
+        )
         p.add_argument("--out", help="also write the result as JSON to this file")
         if kind == "knn":
             p.add_argument("--k", type=int, default=200)
@@ -83,7 +86,7 @@ def _parser():
     for kind, text in (("zero-shot", "zero-shot top-1 of an image-text model (CLIP)"), ("retrieval", "R@1/5/10")):
         p = kinds.add_parser(kind, help=text)
         _model_argument(p, "a CLIP run directory, .keras file, export folder, or (zero-shot) a zoo classifier")
-        p.add_argument("--data", help="emoji, tuxpaint, emoji+tuxpaint, folder:PATH or manifest:PATH (default: run's)")
+        p.add_argument("--data", help=f"{data_sources.help_text('image_text')} (default: the run's)")
         p.add_argument("--split", choices=["held_out", "train", "all"], default="held_out")
         if kind == "zero-shot":
             p.add_argument("--classes", help="class names in label order: a file (one a line) or comma-separated")
@@ -94,7 +97,9 @@ def _parser():
     few = kinds.add_parser("few-shot", help="fine-tune encoder + linear head on a fraction of labels, vs scratch")
     _model_argument(few)
     few.add_argument("--fraction", type=float, required=True, help="class-balanced fraction of labels, e.g. 0.01")
-    few.add_argument("--data", help=f"data spec ({DATA_HELP}); default: the model's training data")
+    few.add_argument(
+        "--data", help=f"data spec ({data_sources.help_text('image')}); default: the model's training data"
+    )
     few.add_argument("--steps", type=int, default=300, help="fine-tuning steps, the same for both models")
     few.add_argument("--batch-size", type=int, default=64)
     few.add_argument("--learning-rate", type=float, default=1e-3)
@@ -125,7 +130,9 @@ def _parser():
         p = figures.add_parser(figure, help=text)
         _model_argument(p)
         p.add_argument("--out", required=True, help="PNG file to write")
-        p.add_argument("--data", help=f"data spec ({DATA_HELP}); default: the model's training data")
+        p.add_argument(
+            "--data", help=f"data spec ({data_sources.help_text('image')}); default: the model's training data"
+        )
         p.add_argument("--seed", type=int, default=0)
         if figure == "embeddings":
             p.add_argument("--count", type=int, default=2000, help="test images to embed (default 2000)")
@@ -156,7 +163,7 @@ def _parser():
     mine = sub.add_parser("mine", help="mine hard negatives for (anchor, positive) pairs from a corpus")
     _model_argument(mine, "the sentence encoder: a text run, a .keras file, an export, a zoo model or 'minilm'")
     mine.add_argument("--pairs", required=True, help="anchor<TAB>positive lines (UTF-8)")
-    mine.add_argument("--corpus", required=True, help="candidates: a text file, wordnet or stsb:PATH")
+    mine.add_argument("--corpus", required=True, help=f"candidates: a text file or {data_sources.help_text('text')}")
     mine.add_argument("--out", required=True, help="triplets TSV to write: anchor<TAB>positive<TAB>negative")
     mine.add_argument("--k", type=int, default=1, help="negatives per pair (one line each; default 1)")
     mine.add_argument("--margin", type=float, default=0.05, help="skip sim >= sim(anchor, positive) - margin")
@@ -164,7 +171,12 @@ def _parser():
 
     emb = sub.add_parser("embed", help="embed sentences or images into .npy (+ ids) or .parquet, for retrieval")
     _model_argument(emb, MODEL_HELP + ", a CLIP export folder, 'minilm' or a text preset folder")
-    emb.add_argument("--input", required=True, help="a text file (a sentence a line), an image folder, or a data spec")
+    emb.add_argument(
+        "--input",
+        required=True,
+        help="a text file (a sentence a line), an image folder, or a data spec "
+        f"({data_sources.help_text(('text', 'image'))})",
+    )
     emb.add_argument("--out", required=True, help="FILE.npy (ids in FILE.ids.txt) or FILE.parquet")
     emb.add_argument("--batch-size", type=int, default=256, help="inputs per model call")
     emb.add_argument("--no-normalize", action="store_true", help="keep the raw embeddings (default: L2-normalised)")
@@ -526,7 +538,7 @@ def _search(args):
 
 def main(argv=None):
     _, quiet = quiet_tensorflow()
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(argv)  # `--help` loads no TensorFlow (the sources it lists are declared without)
     if quiet:
         import_tensorflow_quietly()
     args.argv = list(sys.argv[1:] if argv is None else argv)  # the command recorded in run and zoo metadata

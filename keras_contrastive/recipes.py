@@ -19,6 +19,7 @@ import yaml
 
 from keras_contrastive import augment, backbones, models
 from keras_contrastive import text as text_encoders
+from keras_contrastive.data import sources
 from keras_contrastive.optimizers import OPTIMIZERS, SCHEDULES
 from keras_contrastive.run_options import PRECISION_CHOICES
 
@@ -242,23 +243,22 @@ _IGNORED_BY_MODALITY = {
 }
 
 
-# `data` keys only some data sources read: `{key: (the sources' names, what the key is)}`.
-_DATA_KEYS_OF_SOURCES = {
-    "min_gold": (("stsb",), "the gold-score threshold of STS Benchmark pairs"),
-    "hard_negatives": (("stsb", "tsv"), "hard negatives are mined for (anchor, positive) pairs"),
-    "mine_margin": (("stsb", "tsv"), "the false-negative margin of hard-negative mining"),
-    "low_gold_negatives": (("stsb",), "STS Benchmark's low-scored pairs as hard-negative triplets"),
-}
-
-
-def _data_source_ignores(data_section):
-    """`{key: why}` of the `data` keys the recipe's `data.source` does not read."""
-    source = data_section["source"].partition(":")[0]
-    ignored = {
-        key: f"{what}, read by data.source {' or '.join(f'{s}:PATH' for s in sources)} only (not {source!r})"
-        for key, (sources, what) in _DATA_KEYS_OF_SOURCES.items()
-        if source not in sources
-    }
+def _data_source_ignores(data_section, modality):
+    """`{key: why}` of the `data` keys the recipe's `data.source` does not read (`data.sources`: each kind
+    declares the keys it reads; a source the registry does not know is named when it is read)."""
+    kind = sources.find(data_section["source"], modality)
+    ignored = {}
+    if kind is not None:
+        reads = ", ".join(f"data.{k}" for k in kind.keys) or "no other data key"
+        readers = {}
+        for other in sources.kinds():
+            for key in other.keys:
+                readers.setdefault(key, {})[other.form] = None
+        for key in data_section:
+            if key == "source" or key in kind.keys:
+                continue
+            by = f"read by data.source {' or '.join(readers[key])} only" if key in readers else "read by no source"
+            ignored[key] = f"{by}; data.source {kind.form} reads {reads}"
     if not data_section["hard_negatives"]:
         ignored.setdefault("mine_margin", "the margin of hard-negative mining, which data.hard_negatives=0 turns off")
     return ignored
@@ -300,7 +300,7 @@ def _check_ignored(result, schema_defaults, given):
         for k in [key] if key else list(result[section]):
             ignored[(section, k)] = why
     ignored.update({("optimizer", k): why for k, why in _optimizer_ignores(result["optimizer"]).items()})
-    sourced = {("data", k): why for k, why in _data_source_ignores(result["data"]).items()}
+    sourced = {("data", k): why for k, why in _data_source_ignores(result["data"], modality).items()}
     ignored.update({k: why for k, why in sourced.items() if k not in ignored})
     for (section, key), why in sorted(ignored.items()):
         if result[section][key] != schema_defaults[section][key]:

@@ -1,54 +1,49 @@
-"""Data sets and tf.data pipelines for contrastive pre-training."""
+"""Data sets and tf.data pipelines for contrastive pre-training; `data.sources` declares every source.
 
-from keras_contrastive.data.data_splits import DataSplits, load_data
-from keras_contrastive.data.fashion_mnist import (
-    FASHION_MNIST_CLASS_NAMES,
-    load_fashion_mnist,
-    load_fashion_mnist_subset,
-)
-from keras_contrastive.data.idx import IDXFormatError, read_idx, write_idx
-from keras_contrastive.data.image_source import (
-    DataError,
-    ImageSource,
-    ImageSplit,
-    is_streaming_spec,
-    open_image_source,
-)
-from keras_contrastive.data.pipeline import images_dataset, pretrain_dataset
-from keras_contrastive.data.streaming import eval_stream, pretrain_stream
-from keras_contrastive.data.text import (
-    load_sentence_tuples,
-    load_sentences,
-    load_stsb_pairs,
-    load_stsb_rows,
-    load_wordnet,
-    load_wordnet_triplets,
-    text_dataset,
-)
+`data.sources` loads without TensorFlow (the command line's help lists the sources); the rest is imported on
+first use."""
 
-__all__ = [
-    "FASHION_MNIST_CLASS_NAMES",
-    "DataError",
-    "DataSplits",
-    "IDXFormatError",
-    "ImageSource",
-    "ImageSplit",
-    "eval_stream",
-    "is_streaming_spec",
-    "open_image_source",
-    "pretrain_stream",
-    "images_dataset",
-    "load_data",
-    "load_fashion_mnist",
-    "load_fashion_mnist_subset",
-    "load_sentence_tuples",
-    "load_sentences",
-    "load_stsb_pairs",
-    "load_stsb_rows",
-    "load_wordnet",
-    "load_wordnet_triplets",
-    "pretrain_dataset",
-    "read_idx",
-    "text_dataset",
-    "write_idx",
-]
+import importlib
+
+from keras_contrastive.data import sources
+
+_LAZY = {
+    "DataSplits": "keras_contrastive.data.data_splits",
+    "load_data": "keras_contrastive.data.data_splits",
+    "FASHION_MNIST_CLASS_NAMES": "keras_contrastive.data.fashion_mnist",
+    "load_fashion_mnist": "keras_contrastive.data.fashion_mnist",
+    "load_fashion_mnist_subset": "keras_contrastive.data.fashion_mnist",
+    "IDXFormatError": "keras_contrastive.data.idx",
+    "read_idx": "keras_contrastive.data.idx",
+    "write_idx": "keras_contrastive.data.idx",
+    "DataError": "keras_contrastive.data.image_source",
+    "ImageSource": "keras_contrastive.data.image_source",
+    "ImageSplit": "keras_contrastive.data.image_source",
+    "is_streaming_spec": "keras_contrastive.data.image_source",
+    "open_image_source": "keras_contrastive.data.image_source",
+    "images_dataset": "keras_contrastive.data.pipeline",
+    "pretrain_dataset": "keras_contrastive.data.pipeline",
+    "eval_stream": "keras_contrastive.data.streaming",
+    "pretrain_stream": "keras_contrastive.data.streaming",
+    "load_sentence_tuples": "keras_contrastive.data.text",
+    "load_sentences": "keras_contrastive.data.text",
+    "load_stsb_pairs": "keras_contrastive.data.text",
+    "load_stsb_rows": "keras_contrastive.data.text",
+    "load_wordnet": "keras_contrastive.data.text",
+    "load_wordnet_triplets": "keras_contrastive.data.text",
+    "text_dataset": "keras_contrastive.data.text",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    try:  # a submodule (`data.image_text`), as the package's eager imports made them attributes before
+        return importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as e:
+        if e.name != f"{__name__}.{name}":
+            raise
+    raise AttributeError(f"module 'keras_contrastive.data' has no attribute {name!r}")
+
+
+__all__ = ["sources", *_LAZY]

@@ -1,24 +1,16 @@
-"""`DataSplits` and `load_data`: one entry point for every image source."""
+"""`DataSplits` and `load_data`: every image source (`data.sources`) as arrays in memory."""
 
 import dataclasses
 import os
 
 import numpy as np
 
+from keras_contrastive.data import sources
 from keras_contrastive.data.fashion_mnist import (
     FASHION_MNIST_CLASS_NAMES,
     load_fashion_mnist,
     load_fashion_mnist_subset,
 )
-
-ACCEPTED_SPECS = (
-    "'fashion_mnist' (full set, from the IDX files; optional path=)",
-    "'fashion_mnist_subset' (embedded in the package)",
-    "'tfds:NAME' (an already prepared TFDS dataset; optional data_dir=)",
-    "'folder:PATH' (one sub-folder of PNG/JPEG images per class)",
-    "'npz:PATH' (arrays x_train, y_train, x_test, y_test)",
-)
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 
 @dataclasses.dataclass
@@ -92,21 +84,19 @@ class DataSplits:
 def load_data(spec, **kwargs):
     """Loads an image data set as `DataSplits`, without any download.
 
-    Accepted `spec`s and their keyword arguments:
+    `spec` is any image source of `data.sources` (`data.sources.help_text("image")`):
 
     - `"fashion_mnist"`: the full Fashion-MNIST from its IDX files (see
       `load_fashion_mnist`); `path=None`.
     - `"fashion_mnist_subset"`: the subset embedded in the package.
-    - `"tfds:NAME"`: a TFDS data set that is already prepared in `data_dir`
-      (never downloaded); `data_dir=None`, `train_split="train"`,
-      `test_split="test"`.
-    - `"folder:PATH"`: `PATH/<class>/<image>.png|jpg`. If `PATH` has `train/`
-      and `test/` sub-folders, each is read that way; otherwise a seeded,
-      stratified split holds out `test_fraction` of each class.
-      `image_size=None` (`(H, W)` to resize every image to), `seed=0`,
-      `test_fraction=0.2`.
     - `"npz:PATH"`: a `.npz` with `x_train`, `y_train`, `x_test`, `y_test`;
       images uint8 or float in `[0, 1]`, `[N, H, W]` or `[N, H, W, C]`.
+    - a streamed source (`folder:PATH`, `tfrecord:GLOB`, `tfds:NAME`, ...):
+      listed as training lists it (`open_image_source`: the same files, labels
+      and train / test split), then every image decoded into memory. Its
+      classes must be labelled and it must have a test split.
+      `image_size=None` (`(H, W)` to resize every image to), `seed=0`,
+      `test_fraction=0.2`, and for `tfds:` `data_dir=None`.
 
     Args:
         spec: str. Which data set, in one of the forms above.
@@ -121,46 +111,21 @@ def load_data(spec, **kwargs):
     >>> splits.x_train.shape, splits.num_classes
     ((11000, 28, 28, 1), 10)
     """
-    if not isinstance(spec, str):
-        raise ValueError(f"spec must be a str; received {spec!r}. {_accepted()}")
-    kind, _, arg = spec.partition(":")
-    if spec == "fashion_mnist":
-        _check_kwargs(spec, kwargs, ("path",))
-        (x_train, y_train), (x_test, y_test) = load_fashion_mnist(kwargs.get("path"))
-        return DataSplits(
-            x_train,
-            y_train,
-            x_test,
-            y_test,
-            10,
-            "fashion_mnist",
-            FASHION_MNIST_CLASS_NAMES,
-        )
-    if spec == "fashion_mnist_subset":
-        _check_kwargs(spec, kwargs, ())
+    parsed = sources.parse(spec, "image")
+    kind = parsed.kind
+    _check_kwargs(parsed.text, kwargs, kind.options)
+    if kind.in_memory:
+        return kind.load(parsed, **kwargs)
+    return _read_streamed(parsed, **kwargs)
+
+
+def fashion_mnist_splits(name, path=None):
+    """The `DataSplits` of `fashion_mnist` (from the IDX files at `path`) or `fashion_mnist_subset`."""
+    if name == "fashion_mnist":
+        (x_train, y_train), (x_test, y_test) = load_fashion_mnist(path)
+    else:
         (x_train, y_train), (x_test, y_test) = load_fashion_mnist_subset()
-        return DataSplits(
-            x_train,
-            y_train,
-            x_test,
-            y_test,
-            10,
-            "fashion_mnist_subset",
-            FASHION_MNIST_CLASS_NAMES,
-        )
-    if kind in ("tfds", "folder", "npz") and arg:
-        loader, allowed = {
-            "tfds": (_load_tfds, ("data_dir", "train_split", "test_split")),
-            "folder": (_load_folder, ("image_size", "seed", "test_fraction")),
-            "npz": (_load_npz, ()),
-        }[kind]
-        _check_kwargs(spec, kwargs, allowed)
-        return loader(arg, **kwargs)
-    raise ValueError(f"Unknown data spec {spec!r}. {_accepted()}")
-
-
-def _accepted():
-    return "Accepted forms: " + "; ".join(ACCEPTED_SPECS) + "."
+    return DataSplits(x_train, y_train, x_test, y_test, 10, name, FASHION_MNIST_CLASS_NAMES)
 
 
 def _check_kwargs(spec, kwargs, allowed):
@@ -171,70 +136,46 @@ def _check_kwargs(spec, kwargs, allowed):
         )
 
 
-# --- tfds:NAME ---------------------------------------------------------------
+# --- streamed sources, read into memory ----------------------------------------
 
 
-def _load_tfds(name, data_dir=None, train_split="train", test_split="test"):
-    import tensorflow_datasets as tfds
+def _read_streamed(spec, image_size=None, seed=0, test_fraction=0.2, data_dir=None):
+    """A streamed source listed by `open_image_source` (its files, labels and split), its images decoded."""
+    from keras_contrastive.data.image_source import open_image_source
 
-    how_to = (
-        f"To provide it offline: on a machine with internet run "
-        f"`tfds.builder({name!r}, data_dir=DIR).download_and_prepare()`, copy DIR "
-        "here and pass `data_dir=DIR`; or export the images to a folder "
-        "('folder:PATH') or to arrays ('npz:PATH')."
+    if image_size is not None:
+        image_size = tuple(int(v) for v in image_size)
+        if len(image_size) != 2 or min(image_size) < 1:
+            raise ValueError(f"image_size must be (H, W) > 0; received {image_size}.")
+    # The listing's own size and channels are not needed: every image is decoded below (size 1x1, 3 channels
+    # skip peeking at the first images).
+    source = open_image_source(
+        spec, image_size=(1, 1), channels=3, data_dir=data_dir, test_fraction=test_fraction, seed=seed
     )
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-    except Exception as e:  # DatasetNotFoundError and friends
+    if not source.labelled:
         raise ValueError(
-            f"TFDS does not know the dataset {name!r} ({type(e).__name__}). Check the "
-            f"name (see `tfds.list_builders()`). {how_to}"
-        ) from None
-    if not builder.is_prepared():
-        raise FileNotFoundError(
-            f"TFDS dataset {name!r} is not prepared in data_dir="
-            f"{builder.data_dir_root if data_dir is None else data_dir!r} and "
-            f"load_data never downloads. {how_to}"
+            f"{source.name} has no class sub-folders (no labels), so it cannot be read as labelled train and test "
+            "images. Lay it out as PATH/<class name>/<image>.png (optionally under PATH/train and PATH/test)."
         )
-    splits = {}
-    for split in (train_split, test_split):
-        if split not in builder.info.splits:
-            raise ValueError(
-                f"TFDS dataset {name!r} has no split {split!r}; it has "
-                f"{sorted(builder.info.splits)}. Pass train_split=/test_split=."
-            )
-        if builder.info.supervised_keys is None:
-            raise ValueError(
-                f"TFDS dataset {name!r} has no (image, label) supervised keys, so "
-                "load_data cannot read it. Export it to 'folder:PATH' or 'npz:PATH'."
-            )
-        try:
-            x, y = tfds.as_numpy(builder.as_dataset(split=split, as_supervised=True, batch_size=-1))
-        except Exception as e:
-            raise ValueError(
-                f"Could not read split {split!r} of TFDS dataset {name!r} as one "
-                f"array ({e}); its images may differ in size. Export it resized to "
-                "'folder:PATH' (with image_size=) or 'npz:PATH'."
-            ) from e
-        splits[split] = (
-            _to_uint8_images(x, f"tfds:{name}[{split}] images"),
-            np.asarray(y),
+    splits = [s for s in (source.train, source.test) if s is not None]
+    items = [
+        [(item.numpy(), int(label), name.numpy().decode("utf-8", "replace")) for item, label, name in s.records()]
+        for s in splits
+    ]
+    # A listing's records are file paths, a TFRecord's or TFDS's the encoded bytes.
+    files = [i.decode("utf-8") if s.kind == "files" else i for s, rows in zip(splits, items) for i, _, _ in rows]
+    names = [name for rows in items for _, _, name in rows]
+    x = read_images(files, image_size, names)  # a file that does not decode, or sizes that differ: named first
+    if source.test is None:
+        raise ValueError(
+            f"{source.name}: no image fell in the test split. Add images, raise test_fraction, or provide train/ "
+            "and test/ sub-folders."
         )
-    label = builder.info.features[builder.info.supervised_keys[1]]
-    num_classes = getattr(label, "num_classes", None)
-    class_names = tuple(getattr(label, "names", None) or ()) or None
-    (x_train, y_train), (x_test, y_test) = splits[train_split], splits[test_split]
-    if num_classes is None:
-        num_classes = int(max(y_train.max(), y_test.max())) + 1
-    return DataSplits(
-        x_train,
-        y_train.astype(np.int64),
-        x_test,
-        y_test.astype(np.int64),
-        int(num_classes),
-        name,
-        class_names,
-    )
+    y = np.array([label for rows in items for _, label, _ in rows], dtype=np.int64)
+    n = len(items[0])
+    root = spec.argument
+    name = os.path.basename(os.path.normpath(root)) if spec.kind.prefix == "folder" else root
+    return DataSplits(x[:n], y[:n], x[n:], y[n:], int(source.num_classes), name, source.class_names)
 
 
 # --- npz:PATH ----------------------------------------------------------------
@@ -278,7 +219,8 @@ def _to_labels(y, what):
     return y.astype(np.int64)
 
 
-def _load_npz(path):
+def load_npz(path):
+    """The `DataSplits` of a `.npz` holding `x_train`, `y_train`, `x_test`, `y_test`."""
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f"npz file {path!r} not found. Pass 'npz:PATH' with the path of a .npz "
@@ -311,45 +253,22 @@ def _load_npz(path):
     return DataSplits(num_classes=num_classes, name=name, **out)
 
 
-# --- folder:PATH -------------------------------------------------------------
+# --- decoding ---------------------------------------------------------------
 
 
-def _list_classes(root):
-    """{class name: sorted image paths} for the class sub-folders of `root`."""
-    if not os.path.isdir(root):
-        raise FileNotFoundError(
-            f"Image folder {root!r} not found. Pass 'folder:PATH' with PATH holding one sub-folder of images per class."
-        )
-    classes = {}
-    for entry in sorted(os.listdir(root)):
-        sub = os.path.join(root, entry)
-        if entry.startswith(".") or not os.path.isdir(sub):
-            continue
-        files = sorted(
-            os.path.join(sub, f)
-            for f in os.listdir(sub)
-            if not f.startswith(".") and f.lower().endswith(IMAGE_EXTENSIONS)
-        )
-        if not files:
-            raise ValueError(
-                f"Class folder {sub!r} holds no image ({'/'.join(IMAGE_EXTENSIONS)}). Add images or remove the folder."
-            )
-        classes[entry] = files
-    if not classes:
-        raise ValueError(
-            f"Image folder {root!r} has no class sub-folders. Lay it out as "
-            "PATH/<class name>/<image>.png (optionally under PATH/train and PATH/test)."
-        )
-    return classes
+def read_images(files, image_size=None, names=None):
+    """uint8 `[N, H, W, C]` of `files` (paths, or encoded bytes named by `names`): grey images as one channel
+    unless any image has colour (then all RGB), each resized to `image_size` `(H, W)` if given, else all of
+    one size (an error names two that differ)."""
+    import io
 
-
-def _read_images(paths, image_size):
     from PIL import Image
 
     images, sizes, modes = [], {}, set()
-    for path in paths:
+    for i, item in enumerate(files):
+        path = names[i] if names is not None else item
         try:
-            with Image.open(path) as im:
+            with Image.open(io.BytesIO(item) if isinstance(item, bytes) else item) as im:
                 im.load()
                 gray = im.mode in ("1", "L", "LA", "I", "I;16", "F")
                 im = im.convert("L" if gray else "RGB")
@@ -373,63 +292,3 @@ def _read_images(paths, image_size):
         images = [a if a.ndim == 3 else np.repeat(a[..., None], 3, axis=-1) for a in images]
         return np.stack(images)
     return np.stack(images)[..., None]
-
-
-def _load_folder(path, image_size=None, seed=0, test_fraction=0.2):
-    if image_size is not None:
-        image_size = tuple(int(v) for v in image_size)
-        if len(image_size) != 2 or min(image_size) < 1:
-            raise ValueError(f"image_size must be (H, W) > 0; received {image_size}.")
-    root = os.path.normpath(path)
-    has = {s: os.path.isdir(os.path.join(root, s)) for s in ("train", "test")}
-    if has["train"] and has["test"]:
-        train = _list_classes(os.path.join(root, "train"))
-        test = _list_classes(os.path.join(root, "test"))
-        unknown = sorted(set(test) - set(train))
-        if unknown:
-            raise ValueError(
-                f"{os.path.join(root, 'test')!r} has classes {unknown} that "
-                f"{os.path.join(root, 'train')!r} lacks. Use the same class folders."
-            )
-        class_names = sorted(train)
-        index = {c: i for i, c in enumerate(class_names)}
-        train_files = [(f, index[c]) for c in class_names for f in train[c]]
-        test_files = [(f, index[c]) for c in sorted(test) for f in test[c]]
-    elif has["train"] or has["test"]:
-        present, absent = ("train", "test") if has["train"] else ("test", "train")
-        raise ValueError(
-            f"{root!r} has a {present}/ sub-folder but no {absent}/. Add "
-            f"{os.path.join(root, absent)!r}, or put the class folders directly in "
-            f"{root!r} for an automatic split."
-        )
-    else:
-        if not 0.0 < test_fraction < 1.0:
-            raise ValueError(f"test_fraction must be in (0, 1); received {test_fraction}.")
-        classes = _list_classes(root)
-        class_names = sorted(classes)
-        rng = np.random.default_rng(seed)
-        train_files, test_files = [], []
-        for label, name in enumerate(class_names):
-            files = classes[name]
-            order = rng.permutation(len(files))
-            n_test = int(round(len(files) * test_fraction))
-            n_test = min(max(n_test, 1 if len(files) > 1 else 0), len(files) - 1)
-            test_files += [(files[i], label) for i in sorted(order[:n_test])]
-            train_files += [(files[i], label) for i in sorted(order[n_test:])]
-        if not test_files:
-            raise ValueError(
-                f"{root!r}: every class has a single image, so nothing is left for "
-                "a test split. Add images or provide train/ and test/ sub-folders."
-            )
-    x = _read_images([f for f, _ in train_files + test_files], image_size)
-    n = len(train_files)
-    y = np.array([label for _, label in train_files + test_files], dtype=np.int64)
-    return DataSplits(
-        x[:n],
-        y[:n],
-        x[n:],
-        y[n:],
-        len(class_names),
-        os.path.basename(root),
-        tuple(class_names),
-    )

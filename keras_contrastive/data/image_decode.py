@@ -22,7 +22,6 @@ colour becomes grey by ITU-R 601 luma, grey is repeated to RGB.
 
 import tensorflow as tf
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 _RATIOS = (1, 2, 4, 8)
 
 

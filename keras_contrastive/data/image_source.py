@@ -33,11 +33,11 @@ import tempfile
 
 import tensorflow as tf
 
-from keras_contrastive.data.image_decode import IMAGE_EXTENSIONS
+from keras_contrastive.data import sources
+from keras_contrastive.data.sources import IMAGE_EXTENSIONS
 
 SHARDS_FILE = "shards.json"
 TEST_PREFIXES = ("test", "validation")
-STREAMING_KINDS = ("folder", "tfrecord", "tfds")
 
 
 class DataError(ValueError):
@@ -206,9 +206,11 @@ class ImageSource:
 
 
 def is_streaming_spec(spec):
-    """Whether `spec` names a streaming source (`folder:`, `tfrecord:`, `tfds:`)."""
-    kind, _, arg = str(spec).partition(":")
-    return kind in STREAMING_KINDS and bool(arg)
+    """Whether `spec` names a streamed image source (`folder:`, `tfrecord:`, `tfds:`, ...: `data.sources`)."""
+    try:
+        return sources.parse(spec, "image").kind.streaming
+    except sources.SourceError:
+        return False
 
 
 def open_image_source(spec, image_size=None, channels=None, data_dir=None, test_fraction=0.2, seed=0, work_dir=None):
@@ -230,15 +232,12 @@ def open_image_source(spec, image_size=None, channels=None, data_dir=None, test_
     Returns:
         An `ImageSource`.
     """
-    kind, _, arg = str(spec).partition(":")
-    if kind == "folder" and arg:
-        source = _open_folder(arg, test_fraction, seed, work_dir)
-    elif kind == "tfrecord" and arg:
-        source = _open_tfrecord(arg)
-    elif kind == "tfds" and arg:
-        source = _open_tfds(arg, data_dir)
-    else:
-        raise DataError(f"{spec!r} is not a streaming image source: use folder:PATH, tfrecord:GLOB or tfds:NAME.")
+    kind = sources.find(spec, "image")
+    if kind is None or not kind.streaming:
+        streamed = ", ".join(k.form for k in sources.kinds("image") if k.streaming)
+        raise DataError(f"{str(spec)!r} is not a streaming image source: use {streamed}.")
+    parsed = sources.parse(spec, "image")
+    source = kind.open(parsed, test_fraction=test_fraction, seed=seed, work_dir=work_dir, data_dir=data_dir)
     source.image_size, source.channels = _image_format(source, image_size, channels)
     return source
 
@@ -376,7 +375,8 @@ def _labelled_entries(root, classes):
             )
 
 
-def _open_folder(path, test_fraction, seed, folder_for_listings):
+def open_folder(path, test_fraction=0.2, seed=0, folder_for_listings=None):
+    """The `ImageSource` of `folder:PATH` (see the module's docstring)."""
     root = os.path.normpath(os.path.expanduser(path))
     _check_folder(root)
     folder = folder_for_listings or work_dir()
@@ -448,7 +448,8 @@ def _count_records(files):
     return count, top
 
 
-def _open_tfrecord(pattern):
+def open_tfrecord(pattern):
+    """The `ImageSource` of `tfrecord:GLOB` or `tfrecord:DIR`."""
     pattern = os.path.expanduser(pattern)
     meta = {}
     if os.path.isdir(pattern):
@@ -523,7 +524,8 @@ def tfds_builder(name, data_dir=None):
     return builder
 
 
-def _open_tfds(name, data_dir):
+def open_tfds(name, data_dir=None):
+    """The `ImageSource` of `tfds:NAME`, prepared in `data_dir`."""
     import tensorflow_datasets as tfds
 
     builder = tfds_builder(name, data_dir)

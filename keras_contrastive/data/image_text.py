@@ -31,6 +31,9 @@ import re
 import numpy as np
 import tensorflow as tf
 
+from keras_contrastive.data import sources
+from keras_contrastive.data.sources import IMAGE_EXTENSIONS
+
 TUXPAINT_DIR = "/usr/share/tuxpaint/stamps"
 EMOJI_FONT = "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"
 EMOJI_TEST = "/usr/share/unicode/emoji/emoji-test.txt"
@@ -47,8 +50,6 @@ EMOJI_GROUPS = (
     "Flags",
 )
 HELD_OUT_FRACTION = 0.2
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
-SOURCES = ("emoji", "tuxpaint", "emoji+tuxpaint", "folder:PATH", "manifest:PATH")
 _LOCALE_LINE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?(@\w+)?\.utf-?8=", re.IGNORECASE)
 _SKIN_TONE = re.compile(r"(light|medium-light|medium|medium-dark|dark) skin tone")
 
@@ -322,18 +323,21 @@ def load_image_text_manifest(path, image_size=(64, 64), held_out_fraction=HELD_O
     return _pairs(images, listing.captions, listing.keys, listing.name, held_out=listing.held_out)
 
 
-def list_image_text(spec, held_out_fraction=HELD_OUT_FRACTION):
+def list_image_text(spec, held_out_fraction=HELD_OUT_FRACTION, path=None):
     """The `PairListing` of a streaming image-text source (`folder:PATH`, `manifest:PATH`, a `.csv` / `.tsv`
-    path), or `None` for the in-memory ones (`emoji`, `tuxpaint`: small, rendered or read whole)."""
-    spec = str(spec)
-    kind, _, path = spec.partition(":")
-    if kind == "folder" and path:
-        return list_image_text_folder(path, held_out_fraction)
-    if kind == "manifest" and path:
-        return list_image_text_manifest(path, held_out_fraction, check_files=False)
-    if spec.lower().endswith((".csv", ".tsv")):
-        return list_image_text_manifest(spec, held_out_fraction, check_files=False)
-    return None
+    path: `data.sources`), or `None` for the in-memory ones (`emoji`, `tuxpaint`: small, rendered or read
+    whole). `path`: `data.path`, for `folder` or `manifest` written without one."""
+    spec = sources.parse(spec, "image_text", path=path, what="image-text data")
+    if spec.kind.in_memory:
+        return None
+    return spec.kind.open(spec, held_out_fraction=held_out_fraction)
+
+
+def load_listing(listing, image_size=(64, 64)):
+    """The `ImageTextPairs` of a `PairListing`, every image read (padded to a square, resized)."""
+    images = [read_rgb_image(p, image_size) for p in listing.paths]
+    return _pairs(images, listing.captions, listing.keys, listing.name, held_out=listing.held_out,
+                  labels=listing.labels, class_names=listing.class_names)  # fmt: skip
 
 
 def load_tuxpaint(image_size=(64, 64), path=TUXPAINT_DIR, held_out_fraction=HELD_OUT_FRACTION):
@@ -466,24 +470,13 @@ def concatenate_pairs(parts, name):
     )
 
 
-def load_image_text(spec, image_size=(64, 64), held_out_fraction=HELD_OUT_FRACTION):
-    """Pairs from a spec: `emoji`, `tuxpaint`, `emoji+tuxpaint`, `folder:PATH` or `manifest:PATH`
-    (a `.csv` / `.tsv` path works as well)."""
-    spec = str(spec)
+def load_image_text(spec, image_size=(64, 64), held_out_fraction=HELD_OUT_FRACTION, path=None):
+    """Pairs from a spec: any image-text source of `data.sources` (`emoji`, `tuxpaint`, `emoji+tuxpaint`,
+    `folder:PATH`, `manifest:PATH` or a `.csv` / `.tsv` path), every image read into memory. `path`:
+    `data.path`, for `folder` or `manifest` written without one."""
+    spec = sources.parse(spec, "image_text", path=path, what="image-text data")
     image_size = tuple(int(v) for v in image_size)
-    kind, _, path = spec.partition(":")
-    if kind == "folder" and path:
-        return load_image_text_folder(path, image_size, held_out_fraction)
-    if kind == "manifest" and path:
-        return load_image_text_manifest(path, image_size, held_out_fraction)
-    if spec.lower().endswith((".csv", ".tsv")):
-        return load_image_text_manifest(spec, image_size, held_out_fraction)
-    loaders = {"emoji": load_emoji, "tuxpaint": load_tuxpaint}
-    names = spec.split("+")
-    if not all(n in loaders for n in names):
-        raise ValueError(f"Unknown image-text data {spec!r}: use one of {', '.join(SOURCES)}.")
-    parts = [loaders[n](image_size, held_out_fraction=held_out_fraction) for n in names]
-    return parts[0] if len(parts) == 1 else concatenate_pairs(parts, spec)
+    return spec.kind.load(spec, image_size=image_size, held_out_fraction=held_out_fraction)
 
 
 def image_text_dataset(images, texts, batch_size, augmentation=None, shuffle=True, seed=None, repeat=False):

@@ -23,6 +23,7 @@ import os
 
 import numpy as np
 
+from keras_contrastive.data import sources
 from keras_contrastive.data.image_source import SHARDS_FILE, DataError, open_image_source
 
 
@@ -83,14 +84,15 @@ def write_shards(spec, to, shards, workers=None, seed=0, test_fraction=0.2):
         A dict: `counts` (records per split), `shards` (per split), `written` and `kept` (shard files written
         now, and already complete from an earlier run), `class_names`, `to`.
     """
-    if not str(spec).startswith("folder:"):
+    kind = sources.find(spec, "image")
+    if kind is None or kind.prefix != "folder":
         raise DataError(f"data shard takes folder:PATH (a folder of images); received {spec!r}.")
     if int(shards) < 1:
         raise DataError(f"--shards must be at least 1; received {shards}.")
     if os.path.isfile(to):
         raise DataError(f"--to {to!r} is a file: give a folder for the shards.")
     os.makedirs(to, exist_ok=True)
-    root = os.path.normpath(os.path.expanduser(spec.partition(":")[2]))
+    root = os.path.normpath(os.path.expanduser(sources.parse(spec, "image").argument))
     source = open_image_source(spec, image_size=(1, 1), channels=3, test_fraction=test_fraction, seed=seed,
                                work_dir=os.path.join(to, ".listing"))  # fmt: skip
     splits = {"train": source.train}

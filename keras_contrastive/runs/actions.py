@@ -15,7 +15,7 @@ from keras_contrastive.evaluation import retrieval, zero_shot
 from keras_contrastive.evaluation.few_shot import few_shot_comparison
 from keras_contrastive.evaluation.image_text import stream_pair_embeddings
 from keras_contrastive.runs import core
-from keras_contrastive.runs.image_task import load_splits, stream_features
+from keras_contrastive.runs.image_task import data_dir_of, load_splits, stream_features
 from keras_contrastive.runs.image_text_task import list_pairs, load_pairs
 from keras_contrastive.runs.sources import open_model
 from keras_contrastive.runs.train import task_for
@@ -131,7 +131,7 @@ def image_features(source, data_spec=None, batch_size=512):
     spec = data_spec or (source.recipe["data"]["source"] if source.recipe is not None else None)
     if spec is not None and data.is_streaming_spec(spec):
         height, width, channels = source.image_shape
-        data_dir = source.recipe["data"]["path"] if data_spec is None and spec.startswith("tfds:") else None
+        data_dir = data_dir_of(source.recipe) if data_spec is None else None
         with recipe_data(source, data_spec):
             stream = data.open_image_source(spec, image_size=(height, width), channels=channels, data_dir=data_dir)
         features = stream_features(lambda x: source.embed_images(x, batch_size=batch_size), stream, batch_size)
@@ -196,19 +196,20 @@ def evaluate_sts(model, sts_dir, pooling="mean", batch_size=64):
 
 
 def mining_corpus(spec):
-    """The candidate sentences of `mine_triplets`: a text file (one sentence a line), `wordnet` (or
-    `wordnet:DIR`) or `stsb:PATH` (every sentence of an STS Benchmark CSV, whatever its score)."""
+    """The candidate sentences of `mine_triplets`: a text file (one sentence a line), or any text source of
+    `data.sources` (`wordnet` or `wordnet:DIR`, `stsb:PATH`: every sentence of an STS Benchmark CSV,
+    whatever its score, `text:PATH`, `tsv:PATH`)."""
     spec = os.fspath(spec)
     if os.path.isfile(spec):
         return data.load_sentences(spec)
-    kind, _, path = spec.partition(":")
-    if kind == "wordnet":
-        return data.load_wordnet(path or data.text.WORDNET_DIR)
-    if kind == "stsb" and path:
-        return data.load_stsb_pairs(path, min_gold=0.0)[2]
-    raise FileNotFoundError(
-        f"--corpus {spec!r} is not a text file (one sentence a line), 'wordnet', wordnet:DIR or stsb:PATH."
-    )
+    try:
+        parsed = data.sources.parse(spec, "text", what="--corpus")
+    except data.sources.SourceError:
+        raise FileNotFoundError(
+            f"--corpus {spec!r} is not a text file (one sentence a line) or a text source "
+            f"({data.sources.help_text('text')})."
+        ) from None
+    return parsed.kind.corpus(parsed)
 
 
 def mine_triplets(model, pairs, corpus, out, k=1, margin=0.05, batch_size=128, progress=None):

@@ -19,11 +19,10 @@ import tempfile
 
 import numpy as np
 
+from keras_contrastive.data import sources
+from keras_contrastive.data.sources import IMAGE_EXTENSIONS
 from keras_contrastive.progress_bar import ProgressBar
 from keras_contrastive.runs.sources import open_model
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-TEXT_SPECS = ("wordnet", "text", "stsb", "tsv")
 
 
 # --- models ---------------------------------------------------------------------------------------------------
@@ -127,7 +126,7 @@ def _batched(pairs, size):
 
 
 def _image_folder(root, image_shape):
-    from keras_contrastive.data.data_splits import _read_images
+    from keras_contrastive.data.data_splits import read_images
 
     paths = sorted(
         os.path.join(folder, f)
@@ -141,7 +140,7 @@ def _image_folder(root, image_shape):
     def chunks(size):
         for start in range(0, len(paths), size):
             batch = paths[start : start + size]
-            images = _read_images(batch, image_shape[:2] if image_shape else None)
+            images = read_images(batch, image_shape[:2] if image_shape else None)
             yield [os.path.relpath(p, root) for p in batch], _to_channels(images, image_shape)
 
     return Inputs("image", len(paths), chunks, f"image folder {root}")
@@ -165,26 +164,21 @@ def _array(images, ids):
 
 
 def _data_spec(spec, image_shape):
-    kind, _, arg = spec.partition(":")
-    if kind in TEXT_SPECS:
-        from keras_contrastive import data
-
-        if kind == "wordnet":
-            sentences = data.load_wordnet(arg or data.text.WORDNET_DIR)
-        elif kind == "text" and arg:
-            return _text_file(arg)
-        elif kind == "stsb" and arg:
-            sentences = data.load_stsb_pairs(arg, min_gold=0.0)[2]
-        elif kind == "tsv" and arg:
-            sentences = list(dict.fromkeys(s for c in data.load_sentence_tuples(arg) if c for s in c))
-        else:
-            raise ValueError(f"--input {spec!r}: write {kind}:PATH.")
+    try:
+        parsed = sources.parse(spec, ("text", "image"), what="--input")
+    except sources.SourceError as e:
+        raise ValueError(f"{e} (Or give a text file or a folder of images.)") from None
+    kind = parsed.kind
+    if kind.modality == "text":
+        if kind.open is not None and kind.prefix == "text":  # one sentence a line: streamed in chunks
+            return _text_file(parsed.argument)
+        sentences = kind.corpus(parsed)
         pairs = ((str(i), s) for i, s in enumerate(sentences))
         return Inputs("text", len(sentences), lambda size: _batched(pairs, size), spec)
     from keras_contrastive import data
 
-    kwargs = {"image_size": image_shape[:2]} if kind == "folder" and image_shape else {}
-    splits = data.load_data(spec, **kwargs)
+    kwargs = {"image_size": image_shape[:2]} if kind.streaming and image_shape else {}
+    splits = data.load_data(parsed, **kwargs)
     images = np.concatenate([splits.x_train, splits.x_test])
     ids = [f"train/{i}" for i in range(len(splits.x_train))] + [f"test/{i}" for i in range(len(splits.x_test))]
     return Inputs("image", len(images), _array(images, ids), spec)
@@ -205,11 +199,11 @@ def open_inputs(inputs, image_shape=None):
         return _text_file(path)
     if os.path.isdir(path):
         return _image_folder(path, image_shape)
-    if ":" in path or path in ("wordnet", "fashion_mnist", "fashion_mnist_subset"):
+    if sources.find(path, ("text", "image")) is not None:
         return _data_spec(path, image_shape)
     raise FileNotFoundError(
-        f"--input {path!r} is not a text file, a folder of images or a data spec (wordnet, text:PATH, stsb:PATH, "
-        "tsv:PATH, fashion_mnist, fashion_mnist_subset, npz:PATH, folder:PATH, tfds:NAME)."
+        f"--input {path!r} is not a text file, a folder of images or a data spec "
+        f"({sources.help_text(('text', 'image'))})."
     )
 
 

@@ -56,10 +56,10 @@ def load_splits(recipe, data_spec=None):
     recipe's image size."""
     cfg = recipe["data"]
     kwargs = {}
-    source = data_spec or cfg["source"]
+    source = data.sources.parse(data_spec or cfg["source"], "image")
     if cfg["path"] is not None and data_spec is None:
         kwargs["path"] = cfg["path"]
-    if cfg["image_size"] is not None and source.startswith("folder:"):
+    if cfg["image_size"] is not None and source.kind.streaming:
         kwargs["image_size"] = tuple(cfg["image_size"])
     splits = data.load_data(source, **kwargs)
     if cfg["image_size"] is not None and tuple(splits.x_train.shape[1:3]) != tuple(cfg["image_size"]):
@@ -69,12 +69,19 @@ def load_splits(recipe, data_spec=None):
     return splits
 
 
+def data_dir_of(recipe):
+    """`data.path` when the recipe's streamed source reads it (`tfds:`'s `data_dir`: `data.sources`), else
+    None."""
+    kind = data.sources.find(recipe["data"]["source"], "image")
+    return recipe["data"]["path"] if kind is not None and kind.streaming and "path" in kind.keys else None
+
+
 def open_source(recipe, data_spec=None, work_dir=None):
     """The streaming `data.ImageSource` of the recipe's `data` section (or of `data_spec`, at the recipe's
     image size and channels)."""
     cfg = recipe["data"]
     source = data_spec or cfg["source"]
-    data_dir = cfg["path"] if source.startswith("tfds:") and data_spec is None else None
+    data_dir = data_dir_of(recipe) if data_spec is None else None
     return data.open_image_source(
         source,
         image_size=cfg["image_size"],

@@ -24,7 +24,7 @@ import os
 import numpy as np
 
 from keras_contrastive import backbones, models, recipes
-from keras_contrastive.data import image_text
+from keras_contrastive.data import image_text, sources
 from keras_contrastive.evaluation.image_text import evaluate_pairs, evaluate_streamed_pairs
 from keras_contrastive.evaluation.zero_shot import default_descriptions, default_templates
 from keras_contrastive.runs.task import Task
@@ -44,29 +44,20 @@ def load_pairs(recipe, data_spec=None, image_size=None):
     if data_spec is not None:
         return image_text.load_image_text(data_spec, size)
     cfg = recipe["data"]
-    source = cfg["source"]
-    if source in ("folder", "manifest"):
-        if not cfg["path"]:
-            raise recipes.RecipeError(f"data.source: {source} needs data.path (or write {source}:PATH).")
-        source = f"{source}:{cfg['path']}"
     try:
-        return image_text.load_image_text(source, size)
-    except ValueError as e:
-        if str(e).startswith("Unknown image-text data"):
-            raise recipes.RecipeError(f"data.source: {e}") from None
-        raise
+        return image_text.load_image_text(cfg["source"], size, path=cfg["path"])
+    except sources.SourceError as e:
+        raise recipes.RecipeError(f"data.source: {e}") from None
 
 
 def list_pairs(recipe):
     """The `image_text.PairListing` of a streaming source (`folder:PATH`, `manifest:PATH`), or `None` for the
     in-memory ones (`emoji`, `tuxpaint`)."""
     cfg = recipe["data"]
-    source = cfg["source"]
-    if source in ("folder", "manifest"):
-        if not cfg["path"]:
-            raise recipes.RecipeError(f"data.source: {source} needs data.path (or write {source}:PATH).")
-        source = f"{source}:{cfg['path']}"
-    return image_text.list_image_text(source)
+    try:
+        return image_text.list_image_text(cfg["source"], path=cfg["path"])
+    except sources.SourceError as e:
+        raise recipes.RecipeError(f"data.source: {e}") from None
 
 
 def build_text_tower(spec):
@@ -112,7 +103,8 @@ def zero_shot_setup(recipe, classes=None, templates=None, descriptions="default"
     """`(classes, templates, descriptions)` of a run's zero-shot classifier: by default the emoji groups (if
     its data holds emoji), their Unicode subgroup descriptions (`descriptions="default"`; `None`: the class
     names alone) and the emoji templates; `DEFAULT_TEMPLATES` for other data."""
-    emoji = "emoji" in str(recipe["data"]["source"]).split("+")
+    kind = sources.find(recipe["data"]["source"], "image_text")
+    emoji = kind is not None and kind.prefix in ("emoji", "emoji+tuxpaint")
     if classes is None and emoji:
         classes = list(image_text.EMOJI_GROUPS)
     templates = list(templates or default_templates(classes))

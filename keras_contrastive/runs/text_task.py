@@ -16,72 +16,49 @@ arguments), `method` (the text method's arguments), `data.source` / `data.path` 
 """
 
 from keras_contrastive import data, models, recipes
-from keras_contrastive.data import text_files
+from keras_contrastive.data import sources, text_files
 from keras_contrastive.runs.task import Task
 
-TEXT_SOURCES = ("wordnet", "wordnet_triplets", "text", "tsv", "stsb")
 TRAIN_SEQUENCE_LENGTH = 32
 
 
-def load_text_columns(recipe):
-    """The training sentences of the recipe's `data` section, as a tuple of columns.
-
-    `data.source`:
-    - `wordnet`: WordNet glosses and examples (unsupervised; `data.path` =
-      WordNet folder, default `/usr/share/wordnet`);
-    - `wordnet_triplets`: (example, its gloss, gloss of another sense of the
-      same word) triplets (supervised with hard negatives);
-    - `text:PATH` or `text` with `data.path`: one sentence per line
-      (unsupervised);
-    - `tsv:PATH` or `tsv` with `data.path`: anchor<TAB>positive[<TAB>hard
-      negative] (supervised);
-    - `stsb:PATH` or `stsb` with `data.path`: an STS Benchmark CSV (e.g.
-      `sts-train.csv`), its pairs with gold score >= `data.min_gold` as
-      (anchor, positive) (supervised).
-    """
+def text_source(recipe):
+    """The parsed `data.source` of a text recipe (`data.sources`: its kind and file), or a `RecipeError`."""
     cfg = recipe["data"]
-    source, _, inline = cfg["source"].partition(":")
-    path = inline or cfg["path"]
-    if source not in TEXT_SOURCES:
-        raise recipes.RecipeError(
-            f"data.source: {cfg['source']!r} is not a text source; text methods take one of "
-            "wordnet, wordnet_triplets, text:PATH, tsv:PATH, stsb:PATH."
-        )
-    if source == "wordnet":
-        return (data.load_wordnet(path or data.text.WORDNET_DIR),)
-    if source == "wordnet_triplets":
-        return data.load_wordnet_triplets(path or data.text.WORDNET_DIR, seed=recipe["train"]["seed"])
-    if not path:
-        raise recipes.RecipeError(f"data.source: {source} needs a file: write {source}:PATH or set data.path.")
-    if source == "text":
-        return (data.load_sentences(path),)
-    if source == "stsb":
-        return tuple(data.load_stsb_pairs(path, min_gold=cfg["min_gold"])[:2])
-    return tuple(c for c in data.load_sentence_tuples(path) if c is not None)
+    try:
+        return sources.parse(cfg["source"], "text", path=cfg["path"], what="data.source")
+    except sources.SourceError as e:
+        if sources.find(cfg["source"], "text") is None:
+            raise recipes.RecipeError(
+                f"data.source: {cfg['source']!r} is not a text source; text methods take one of "
+                f"{sources.help_text('text')}."
+            ) from None
+        raise recipes.RecipeError(str(e)) from None
+
+
+def load_text_columns(recipe):
+    """The training sentences of the recipe's `data` section, as a tuple of columns: any text source of
+    `data.sources` (`wordnet`, `wordnet_triplets`, `text:PATH`, `tsv:PATH`, `stsb:PATH`; the file may be
+    `data.path` instead), `data.min_gold` for `stsb`, `train.seed` for `wordnet_triplets`."""
+    spec = text_source(recipe)
+    return spec.kind.load(spec, min_gold=recipe["data"]["min_gold"], seed=recipe["train"]["seed"])
 
 
 def open_text_file(recipe):
-    """The checked file (`data.text_files.TextFile`) of a `text:PATH` or `tsv:PATH` source, streamed when
-    training; `None` for WordNet (a fixed corpus of 165,000 sentences, read into memory), STS-B, and pairs
-    whose hard negatives are mined (mining needs every pair at once)."""
-    cfg = recipe["data"]
-    source, _, inline = cfg["source"].partition(":")
-    if source not in ("text", "tsv") or cfg["hard_negatives"]:
+    """The checked file (`data.text_files.TextFile`) of a source streamed when training (`text:PATH`,
+    `tsv:PATH`); `None` for the in-memory ones (WordNet, a fixed corpus of 165,000 sentences; STS-B) and for
+    pairs whose hard negatives are mined (mining needs every pair at once)."""
+    spec = text_source(recipe)
+    if spec.kind.in_memory or recipe["data"]["hard_negatives"]:
         return None
-    path = inline or cfg["path"]
-    if not path:
-        raise recipes.RecipeError(f"data.source: {source} needs a file: write {source}:PATH or set data.path.")
-    return text_files.scan_text_file(path, tsv=source == "tsv")
+    return spec.kind.open(spec)
 
 
 def mining_corpus(recipe, columns):
-    """The sentences hard negatives are mined from: every sentence of the STS-B file (whatever its score) for
-    `stsb`, else the distinct sentences of the pairs."""
-    cfg = recipe["data"]
-    source, _, inline = cfg["source"].partition(":")
-    if source == "stsb":
-        return data.load_stsb_pairs(inline or cfg["path"], min_gold=cfg["min_gold"])[2]
-    return list(dict.fromkeys(s for column in columns for s in column))
+    """The sentences hard negatives are mined from: the source's corpus (`data.sources`: every sentence of the
+    STS-B file, whatever its score, for `stsb`; the distinct sentences of the pairs for `tsv`)."""
+    spec = text_source(recipe)
+    return spec.kind.corpus(spec)
 
 
 def add_mined_negatives(recipe, model, columns):
@@ -145,7 +122,7 @@ def low_gold_triplets(recipe):
             "data.low_gold_negatives adds STS-B's low-scored pairs as triplets beside the mined ones: set "
             "data.hard_negatives >= 1 too (the training rows are then triplets)."
         )
-    first, second, gold = data.load_stsb_rows(cfg["source"].partition(":")[2] or cfg["path"])
+    first, second, gold = data.load_stsb_rows(text_source(recipe).argument)
     seen, rows = set(), []
     for a, b, g in zip(first, second, gold):
         if g <= cfg["low_gold_negatives"] and a and b and a != b and a not in seen:

@@ -523,7 +523,7 @@ class Index:
 
     def read_images(self, paths, model=None):
         """uint8 images `[Q, H, W, C]` of image files, resized to the model's input."""
-        from keras_contrastive.data.data_splits import _read_images
+        from keras_contrastive.data.data_splits import read_images
         from keras_contrastive.runs.embeddings import _to_channels
 
         embedder = self.embedder(model)
@@ -532,7 +532,7 @@ class Index:
         for path in paths:
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"--image {path}: no such file.")
-        return _to_channels(_read_images(list(paths), embedder.image_shape[:2]), embedder.image_shape)
+        return _to_channels(read_images(list(paths), embedder.image_shape[:2]), embedder.image_shape)
 
     def search(self, queries, k=10, engine="auto", nprobe=None, model=None):
         """The `k` nearest rows of each query.

@@ -94,13 +94,18 @@ def test_folder_train_test_layout(tmp_path):
     assert splits.y_test.tolist() == [0, 1]
 
 
-def test_folder_auto_split_is_stratified_and_deterministic(tmp_path):
+def test_folder_auto_split_is_the_streaming_hash_split_and_deterministic(tmp_path):
+    from keras_contrastive.data.image_source import _hash_fraction
+
     for label, cls in enumerate(["a", "b", "c"]):
         for i in range(10):
             _image(tmp_path / cls / f"{i:02d}.png", value=10 * label + i, mode="L")
     splits = load_data(f"folder:{tmp_path}")
-    assert splits.x_train.shape == (24, 4, 6, 1) and splits.x_test.shape == (6, 4, 6, 1)
-    assert np.bincount(splits.y_test).tolist() == [2, 2, 2]
+    # The split training streams: a file is a test file when the hash of its relative path is < 0.2.
+    held = sorted(10 * label + i for label, cls in enumerate("abc") for i in range(10)
+                  if _hash_fraction(f"{cls}/{i:02d}.png", 0) < 0.2)  # fmt: skip
+    assert sorted(splits.x_test[:, 2, 2, 0].tolist()) == held and 0 < len(held) < 30
+    assert splits.x_train.shape == (30 - len(held), 4, 6, 1) and splits.x_test.shape == (len(held), 4, 6, 1)
     again = load_data(f"folder:{tmp_path}")
     np.testing.assert_array_equal(splits.x_test, again.x_test)
     other = load_data(f"folder:{tmp_path}", seed=1)
@@ -112,12 +117,21 @@ def test_folder_auto_split_is_stratified_and_deterministic(tmp_path):
     np.testing.assert_array_equal(splits.x_test[:, 0, 0, 0] // 10, splits.y_test)
 
 
+def test_folder_unlabeled_or_without_test_files_is_named(tmp_path):
+    _image(tmp_path / "loose" / "0.png")
+    with pytest.raises(ValueError, match="loose.*has no class sub-folders"):
+        load_data(f"folder:{tmp_path / 'loose'}")
+    _image(tmp_path / "one" / "a" / "0.png")
+    with pytest.raises(ValueError, match="no image fell in the test split"):
+        load_data(f"folder:{tmp_path / 'one'}", test_fraction=0.01)
+
+
 def test_folder_reads_jpeg_and_mixed_modes_as_rgb(tmp_path):
-    _image(tmp_path / "a" / "0.jpeg", value=200, mode="RGB")
-    _image(tmp_path / "a" / "1.JPG", value=100, mode="L")
-    _image(tmp_path / "b" / "0.png", value=50, mode="L")
-    _image(tmp_path / "b" / "1.png", value=60, mode="L")
-    splits = load_data(f"folder:{tmp_path}", test_fraction=0.5)
+    _image(tmp_path / "train" / "a" / "0.jpeg", value=200, mode="RGB")
+    _image(tmp_path / "train" / "a" / "1.JPG", value=100, mode="L")
+    _image(tmp_path / "train" / "b" / "0.png", value=50, mode="L")
+    _image(tmp_path / "test" / "b" / "1.png", value=60, mode="L")
+    splits = load_data(f"folder:{tmp_path}")
     assert splits.image_shape == (4, 6, 3)
     x = np.concatenate([splits.x_train, splits.x_test]).astype(int)
     assert x[:, 1, 1, 1].max() == 100  # the grey images, repeated over RGB
@@ -141,12 +155,12 @@ def test_folder_mismatched_sizes_names_two_files_and_fix(tmp_path):
     message = str(info.value)
     assert re.search(r"[01]\.png' is 6x4", message)
     assert "big.png" in message and "8x8" in message and "image_size=" in message
-    splits = load_data(f"folder:{tmp_path}", image_size=(5, 7))
+    splits = load_data(f"folder:{tmp_path}", image_size=(5, 7), test_fraction=0.5)  # a/0.png held out
     assert splits.image_shape == (5, 7, 3)
 
 
 def test_folder_empty_and_missing(tmp_path):
-    with pytest.raises(ValueError, match=f"{tmp_path}.*no class sub-folders"):
+    with pytest.raises(ValueError, match=f"{tmp_path}.*holds no image"):
         load_data(f"folder:{tmp_path}")
     (tmp_path / "cls").mkdir()
     (tmp_path / "cls" / "notes.txt").write_text("x")
@@ -196,7 +210,7 @@ def test_fashion_mnist_spec():
     assert splits.x_test.shape == (10000, 28, 28, 1) and splits.name == "fashion_mnist"
 
 
-@pytest.mark.parametrize("spec", ["cifar10", "tfds:", "npz", "csv:data/x.csv"])
+@pytest.mark.parametrize("spec", ["cifar10", "tfds:", "npz", "xyz:data/x.csv"])
 def test_unknown_spec_lists_accepted_forms(spec):
     with pytest.raises(ValueError) as info:
         load_data(spec)

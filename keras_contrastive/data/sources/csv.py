@@ -1,0 +1,74 @@
+"""`csv:PATH`: a CSV file (comma-separated, a header line) of sentences, or of image paths and labels.
+
+- text methods: a `sentence` column, optional `positive` and `negative` columns (`data.sources.tables`);
+- image methods: a `path` column (relative to the CSV's folder) and an optional `label` column.
+
+The file is read as UTF-8: a cell that is not is an error naming its row and column.
+"""
+
+import csv
+import os
+
+from keras_contrastive.data.sources import SourceKind, tables
+
+
+def read_csv(path):
+    """`{column: list of cells}` of the CSV file at `path` (cells that are not UTF-8 are kept as surrogates
+    for `tables.text_cell` to name)."""
+    from keras_contrastive.data.image_source import DataError
+
+    path = os.path.expanduser(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"CSV file {path!r} not found. Pass csv:PATH with PATH a CSV file whose first line names its columns."
+        )
+    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if not header:
+            raise DataError(f"CSV file {path!r} is empty: its first line names the columns.")
+        header = [h.strip().lstrip("\ufeff") for h in header]
+        columns = {h: [] for h in header}
+        for line, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise DataError(
+                    f"CSV file {path!r}, line {line}: {len(row)} cells but {len(header)} columns in the header. "
+                    "Quote cells that hold commas."
+                )
+            for name, cell in zip(header, row):
+                columns[name].append(cell)
+    return columns
+
+
+def _name(spec):
+    return f"csv:{spec.argument}"
+
+
+def _text(spec, min_gold=None, seed=0):
+    return tables.text_columns(_name(spec), read_csv(spec.argument))
+
+
+def _corpus(spec):
+    return list(dict.fromkeys(s for column in _text(spec) for s in column))
+
+
+def _images(spec, test_fraction=0.2, seed=0, work_dir=None, data_dir=None):
+    columns = read_csv(spec.argument)
+    return tables.image_source(_name(spec), columns, os.path.expanduser(spec.argument), test_fraction, seed, work_dir)
+
+
+KINDS = (
+    SourceKind(
+        "csv", "text", "a CSV with a sentence column (, positive (, negative)), read into memory",
+        keys=("path", "hard_negatives", "mine_margin"), argument="PATH", path_is_argument=True, in_memory=True,
+        load=_text, corpus=_corpus,
+    ),
+    SourceKind(
+        "csv", "image", "a CSV with a path column (relative to the file) and an optional label column",
+        keys=("image_size", "channels", "on_error"), argument="PATH",
+        split="test_fraction of the rows by a hash of their path", open=_images,
+        options=("image_size", "seed", "test_fraction"),
+    ),
+)  # fmt: skip
