@@ -322,6 +322,8 @@ def main(argv=None):
             figures = images(args) if part == "images" else text(args)
         if part == "text" and result.get("text_search"):
             figures["text_search"] = {**result["text_search"], **figures["text_search"]}
+        if part == "text" and "text_unfinished" not in figures:
+            result.pop("text_unfinished", None)  # an earlier, cut run's list: every model is done now
         result.update(figures)
         result.setdefault("commands", {})[part] = command_line(argv)
         result.setdefault("seconds", {})[part] = round(time.perf_counter() - start, 1)
