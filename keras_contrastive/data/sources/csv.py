@@ -9,11 +9,12 @@ The file is read as UTF-8: a cell that is not is an error naming its row and col
 import csv
 import os
 
-from keras_contrastive.data.sources import SourceKind, tables
+from keras_contrastive.data.sources import tables
 
 
-def read_csv(path):
-    """`{column: list of cells}` of the CSV file at `path` (cells that are not UTF-8 are kept as surrogates
+def read_csv(path, wanted=None):
+    """`{column: list of cells}` of the CSV file at `path`, every column (`wanted` is for the readers of
+    formats that can read only some; cells that are not UTF-8 are kept as surrogates
     for `tables.text_cell` to name)."""
     from keras_contrastive.data.image_source import DataError
 
@@ -42,33 +43,4 @@ def read_csv(path):
     return columns
 
 
-def _name(spec):
-    return f"csv:{spec.argument}"
-
-
-def _text(spec, min_gold=None, seed=0):
-    return tables.text_columns(_name(spec), read_csv(spec.argument))
-
-
-def _corpus(spec):
-    return list(dict.fromkeys(s for column in _text(spec) for s in column))
-
-
-def _images(spec, test_fraction=0.2, seed=0, work_dir=None, data_dir=None):
-    columns = read_csv(spec.argument)
-    return tables.image_source(_name(spec), columns, os.path.expanduser(spec.argument), test_fraction, seed, work_dir)
-
-
-KINDS = (
-    SourceKind(
-        "csv", "text", "a CSV with a sentence column (, positive (, negative)), read into memory",
-        keys=("path", "hard_negatives", "mine_margin"), argument="PATH", path_is_argument=True, in_memory=True,
-        load=_text, corpus=_corpus,
-    ),
-    SourceKind(
-        "csv", "image", "a CSV with a path column (relative to the file) and an optional label column",
-        keys=("image_size", "channels", "on_error"), argument="PATH",
-        split="test_fraction of the rows by a hash of their path", open=_images,
-        options=("image_size", "seed", "test_fraction"),
-    ),
-)  # fmt: skip
+KINDS = tables.table_kinds("csv", "a CSV", read_csv)

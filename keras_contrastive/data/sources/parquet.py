@@ -11,7 +11,7 @@ cell that is not is an error naming its row and column.
 
 import os
 
-from keras_contrastive.data.sources import SourceKind, tables
+from keras_contrastive.data.sources import tables
 
 
 def read_parquet(path, wanted):
@@ -44,34 +44,4 @@ def read_parquet(path, wanted):
     return columns
 
 
-def _name(spec):
-    return f"parquet:{spec.argument}"
-
-
-def _text(spec, min_gold=None, seed=0):
-    return tables.text_columns(_name(spec), read_parquet(spec.argument, tables.TEXT_COLUMNS))
-
-
-def _corpus(spec):
-    return list(dict.fromkeys(s for column in _text(spec) for s in column))
-
-
-def _images(spec, test_fraction=0.2, seed=0, work_dir=None, data_dir=None):
-    columns = read_parquet(spec.argument, tables.IMAGE_COLUMNS)
-    file = os.path.expanduser(spec.argument)
-    return tables.image_source(_name(spec), columns, file, test_fraction, seed, work_dir)
-
-
-KINDS = (
-    SourceKind(
-        "parquet", "text", "a Parquet file with a sentence column (, positive (, negative)), read into memory",
-        keys=("path", "hard_negatives", "mine_margin"), argument="PATH", path_is_argument=True, in_memory=True,
-        load=_text, corpus=_corpus,
-    ),
-    SourceKind(
-        "parquet", "image", "a Parquet file with a path column (relative to the file) and an optional label column",
-        keys=("image_size", "channels", "on_error"), argument="PATH",
-        split="test_fraction of the rows by a hash of their path", open=_images,
-        options=("image_size", "seed", "test_fraction"),
-    ),
-)  # fmt: skip
+KINDS = tables.table_kinds("parquet", "a Parquet file", read_parquet)

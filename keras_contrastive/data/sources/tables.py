@@ -117,3 +117,38 @@ def image_source(name, columns, file, test_fraction=0.2, seed=0, folder_for_list
     train = ImageSplit("files", n_train, n_train, bool(class_names), listing)
     test = ImageSplit("files", n_test, n_test, True, listing + ".test") if n_test else None
     return ImageSource(name, train, test, class_names, None, None)
+
+
+def table_kinds(prefix, noun, read):
+    """The two `SourceKind`s of a table file format (`csv`, `parquet`): its text form (a `sentence` column,
+    optional `positive` / `negative`, read into memory) and its image form (a `path` column relative to the
+    file, an optional `label`, listed then streamed). `read(path, wanted)` -> `{column: list of cells}` (every
+    column's name a key, the `wanted` ones filled); `noun` names the file in the help ("a CSV")."""
+    from keras_contrastive.data.sources import SourceKind
+
+    def name(spec):
+        return f"{prefix}:{spec.argument}"
+
+    def text(spec, min_gold=None, seed=0):
+        return text_columns(name(spec), read(spec.argument, TEXT_COLUMNS))
+
+    def corpus(spec):
+        return list(dict.fromkeys(s for column in text(spec) for s in column))
+
+    def images(spec, test_fraction=0.2, seed=0, work_dir=None, data_dir=None):
+        columns = read(spec.argument, IMAGE_COLUMNS)
+        return image_source(name(spec), columns, os.path.expanduser(spec.argument), test_fraction, seed, work_dir)
+
+    return (
+        SourceKind(
+            prefix, "text", f"{noun} with a sentence column (, positive (, negative)), read into memory",
+            keys=("path", "hard_negatives", "mine_margin"), argument="PATH", path_is_argument=True, in_memory=True,
+            load=text, corpus=corpus,
+        ),
+        SourceKind(
+            prefix, "image", f"{noun} with a path column (relative to the file) and an optional label column",
+            keys=("image_size", "channels", "on_error"), argument="PATH",
+            split="test_fraction of the rows by a hash of their path", open=images,
+            options=("image_size", "seed", "test_fraction"),
+        ),
+    )  # fmt: skip
