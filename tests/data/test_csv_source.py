@@ -10,7 +10,7 @@ from PIL import Image
 from keras_contrastive import data, recipes, runs
 from keras_contrastive.data import sources
 from keras_contrastive.runs.text_task import load_text_columns
-from keras_contrastive.text.testing import TINY_SENTENCES, TINY_VOCABULARY
+from keras_contrastive.text.testing import TINY_SENTENCES, TINY_TEXT_ENCODER, TINY_VOCABULARY
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 QUICKSTART = os.path.join(ROOT, "recipes", "quickstart.yaml")
@@ -21,8 +21,7 @@ def _text_recipe(tmp_path, source):
     vocab.write_text("\n".join(TINY_VOCABULARY) + "\n", encoding="utf-8")
     return recipes.validate({
         "method": {"name": "simcse", "pooling": "mean", "temperature": 0.1},
-        "encoder": {"name": "small_transformer", "vocabulary": str(vocab), "num_layers": 1, "num_heads": 2,
-                    "hidden_dim": 8, "intermediate_dim": 16, "sequence_length": 12},
+        "encoder": {**TINY_TEXT_ENCODER, "vocabulary": str(vocab)},
         "data": {"source": source},
         "optimizer": {"name": "adamw", "learning_rate": 0.01, "warmup_epochs": 0.0},
         "train": {"epochs": 1, "steps_per_epoch": 2, "batch_size": 4, "online_probe": False},

@@ -11,7 +11,7 @@ from PIL import Image
 
 from keras_contrastive import data, recipes, runs
 from keras_contrastive.runs.text_task import load_text_columns
-from keras_contrastive.text.testing import TINY_SENTENCES, TINY_VOCABULARY
+from keras_contrastive.text.testing import TINY_SENTENCES, TINY_TEXT_ENCODER, TINY_VOCABULARY
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -25,8 +25,7 @@ def _text_recipe(tmp_path, source):
     vocab.write_text("\n".join(TINY_VOCABULARY) + "\n", encoding="utf-8")
     return recipes.validate({
         "method": {"name": "simcse", "pooling": "mean", "temperature": 0.1},
-        "encoder": {"name": "small_transformer", "vocabulary": str(vocab), "num_layers": 1, "num_heads": 2,
-                    "hidden_dim": 8, "intermediate_dim": 16, "sequence_length": 12},
+        "encoder": {**TINY_TEXT_ENCODER, "vocabulary": str(vocab)},
         "data": {"source": source},
         "optimizer": {"name": "adamw", "learning_rate": 0.01, "warmup_epochs": 0.0},
         "train": {"epochs": 1, "steps_per_epoch": 2, "batch_size": 4, "online_probe": False},
