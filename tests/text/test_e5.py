@@ -14,12 +14,12 @@ import tensorflow as tf
 
 from keras_contrastive.text import e5 as e5_module
 from keras_contrastive.text.e5 import (
-    E5File,
     dequantize_q4_0,
     quantize_q4_0,
     read_e5_file,
     write_e5_file,
 )
+from keras_contrastive.text.testing import tiny_e5
 
 # Accented, mixed-script, odd-space and empty strings: what a French (and any) corpus holds.
 SENTENCES = [
@@ -32,56 +32,6 @@ SENTENCES = [
     "  deux  espaces  ",
     "ﬁ ligature ① ½ et\ttabulation\nnouvelle ligne",
 ]
-
-
-def tiny_e5(seed=0):
-    """A 1-layer, 32-wide e5 with a 12-piece vocabulary and a 3-entry normalisation map."""
-    rng = np.random.default_rng(seed)
-    pieces = ["<s>", "<pad>", "</s>", "<unk>", "▁", "▁le", "▁chat", "s", "é", "e", "▁d", "<mask>"]
-    scores = np.array([0, 0, 0, 0, -2, -3, -4, -5, -6, -6.5, -7, 0], np.float32)
-    hidden, ff, vocab, positions = 32, 64, 16, 16
-
-    def w(*shape, scale=0.2):
-        return (rng.standard_normal(shape) * scale).astype(np.float32)
-
-    tensors = {
-        "emb.word": w(vocab, hidden),
-        "emb.pos": w(positions * hidden),
-        "emb.type": w(2 * hidden),
-        "emb.ln.w": 1 + w(hidden, scale=0.05),
-        "emb.ln.b": w(hidden, scale=0.05),
-    }
-    for name, shape in (
-        ("q", (hidden, hidden)),
-        ("k", (hidden, hidden)),
-        ("v", (hidden, hidden)),
-        ("ao", (hidden, hidden)),
-        ("fi", (ff, hidden)),
-        ("fo", (hidden, ff)),
-    ):
-        tensors[f"l0.{name}.w"] = w(*shape)
-        tensors[f"l0.{name}.b"] = w(shape[0], scale=0.05)
-    for name in ("aln", "oln"):
-        tensors[f"l0.{name}.w"] = 1 + w(hidden, scale=0.05)
-        tensors[f"l0.{name}.b"] = w(hidden, scale=0.05)
-    return E5File(
-        config={
-            "hidden_dim": hidden,
-            "num_layers": 1,
-            "num_heads": 2,
-            "intermediate_dim": ff,
-            "vocabulary_size": vocab,
-            "max_sequence_length": positions,
-            "num_segments": 2,
-            "layer_norm_epsilon": 1e-12,
-        },
-        pieces=pieces,
-        scores=scores,
-        special_ids={"bos": 0, "eos": 2, "pad": 1, "unk": 3},
-        # "É" -> "é", the "ﬁ" ligature -> "f", "i" and U+0001 deleted (entries of the real map's kinds).
-        normalization={0xC9: (0xE9,), 0xFB01: (0x66, 0x69), 0x1: ()},
-        tensors=tensors,
-    )
 
 
 @pytest.fixture(scope="module")

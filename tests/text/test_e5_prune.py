@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from keras_contrastive.text import e5 as e5_module
-from keras_contrastive.text.e5 import E5File, read_e5_file, write_e5_file
+from keras_contrastive.text import testing
+from keras_contrastive.text.e5 import read_e5_file, write_e5_file
 from keras_contrastive.text.e5_prune import prune_e5_file, used_piece_ids
 
 FRENCH_ENGLISH = [
@@ -21,42 +22,8 @@ FRENCH_ENGLISH = [
 
 
 def tiny_e5(seed=0):
-    """A 1-layer, 32-wide e5 with 12 pieces (the layout of test_e5's tiny model)."""
-    rng = np.random.default_rng(seed)
-    pieces = ["<s>", "<pad>", "</s>", "<unk>", "▁", "▁le", "▁chat", "s", "é", "e", "▁d", "<mask>"]
-    scores = np.array([0, 0, 0, 0, -2, -3, -4, -5, -6, -6.5, -7, 0], np.float32)
-    hidden, ff, vocab, positions = 32, 64, 16, 16
-
-    def w(*shape, scale=0.2):
-        return (rng.standard_normal(shape) * scale).astype(np.float32)
-
-    tensors = {"emb.word": w(vocab, hidden), "emb.pos": w(positions * hidden), "emb.type": w(2 * hidden)}
-    tensors.update({"emb.ln.w": 1 + w(hidden, scale=0.05), "emb.ln.b": w(hidden, scale=0.05)})
-    for name, shape in (
-        ("q", (32, 32)),
-        ("k", (32, 32)),
-        ("v", (32, 32)),
-        ("ao", (32, 32)),
-        ("fi", (ff, 32)),
-        ("fo", (32, ff)),
-    ):
-        tensors[f"l0.{name}.w"] = w(*shape)
-        tensors[f"l0.{name}.b"] = w(shape[0], scale=0.05)
-    for name in ("aln", "oln"):
-        tensors[f"l0.{name}.w"] = 1 + w(hidden, scale=0.05)
-        tensors[f"l0.{name}.b"] = w(hidden, scale=0.05)
-    config = {
-        "hidden_dim": hidden,
-        "num_layers": 1,
-        "num_heads": 2,
-        "intermediate_dim": ff,
-        "vocabulary_size": vocab,
-        "max_sequence_length": positions,
-        "num_segments": 2,
-        "layer_norm_epsilon": 1e-12,
-    }
-    ids = {"bos": 0, "eos": 2, "pad": 1, "unk": 3}
-    return E5File(config, pieces, scores, ids, {0xC9: (0xE9,)}, tensors)
+    """test_e5's tiny model with a 1-entry normalisation map ("É" -> "é")."""
+    return testing.tiny_e5(seed, normalization={0xC9: (0xE9,)})
 
 
 def _embed(path, sentences, **kwargs):
